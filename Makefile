@@ -1,0 +1,31 @@
+# Tessera: `make demo` and `make test` are the two commands; both install what is missing first.
+SWIFT ?= swift
+RELEASE_BIN := .build/release/tessera
+DEMO_OUT ?= out/demo
+
+.PHONY: deps tools-deps build build-debug test demo bench clean
+
+deps:
+	@tools/install-deps
+
+tools-deps:
+	@tools/install-deps --tools
+
+build: deps
+	$(SWIFT) build -c release --product tessera
+
+build-debug: deps
+	$(SWIFT) build --build-tests
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo: build
+	@tools/demo $(RELEASE_BIN) $(DEMO_OUT)
+
+bench: build tools-deps
+	@tools/bench/run-all $(RELEASE_BIN)
+
+clean:
+	rm -rf .build out

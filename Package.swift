@@ -1,0 +1,47 @@
+// swift-tools-version:6.1
+// Tessera: raw multimodal media -> verified safetensors shards -> joint autoencoders on the CPU.
+// The target graph is drawn and explained in docs/ARCHITECTURE.md.
+import PackageDescription
+
+/// A system-library target: a module map naming the C headers, pkg-config for flags, apt for the hint.
+func systemLibrary(_ name: String, pkgConfig: String, apt: [String]) -> Target {
+    .systemLibrary(name: name, path: "Sources/CSystem/\(name)", pkgConfig: pkgConfig, providers: [.apt(apt)])
+}
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TesseraCore", targets: ["TesseraCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries, touched only through these module maps and the CTesseraCodecs shim.
+        systemLibrary("CPNG", pkgConfig: "libpng", apt: ["libpng-dev"]),
+        systemLibrary("CJPEG", pkgConfig: "libjpeg", apt: ["libjpeg62-turbo-dev"]),
+        systemLibrary("CSndFile", pkgConfig: "sndfile", apt: ["libsndfile1-dev"]),
+        systemLibrary("CSoxr", pkgConfig: "soxr", apt: ["libsoxr-dev"]),
+        systemLibrary("CFFTW3f", pkgConfig: "fftw3f", apt: ["libfftw3-dev"]),
+        systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: ["libopenblas-dev"]),
+        systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
+
+        // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.
+        .target(name: "TesseraCore", dependencies: ["CCrypto"]),
+
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "TesseraCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
+        .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,71 @@
+// Thin wrappers over the POSIX calls Tessera makes, retrying on EINTR and naming the failing call.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few system calls whose failures must become clear errors rather than crashes.
+public enum SystemCall {
+    /// `strerror(errno)` of the last failing call.
+    public static func lastError() -> String {
+        String(cString: strerror(errno))
+    }
+
+    /// `open(path, O_RDONLY | O_CLOEXEC)`, retried on EINTR.
+    public static func openReadOnly(_ path: String) throws -> Int32 {
+        while true {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { return fd }
+            if errno == EINTR { continue }
+            let reason = lastError()
+            let code = errno == ENOENT ? "io.not-found" : "io.open"
+            throw TesseraError(path: path, stage: .open, code: code, "cannot open: \(reason)")
+        }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        guard var pointer = bytes.baseAddress else { return }
+        var remaining = bytes.count
+        while remaining > 0 {
+            let written = write(fd, pointer, remaining)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw TesseraError(path: path, stage: .write, code: "io.write", "cannot write: \(lastError())")
+            }
+            pointer += written
+            remaining -= written
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset` (pread), retrying EINTR; returns how many were read.
+    public static func readAt(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, offset: Int, path: String) throws -> Int {
+        var done = 0
+        while done < count {
+            let got = pread(fd, buffer + done, count - done, off_t(offset + done))
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw TesseraError(path: path, stage: .read, code: "io.read", "cannot read: \(lastError())")
+            }
+            if got == 0 { break }
+            done += got
+        }
+        return done
+    }
+
+    /// `fsync(fd)`, retried on EINTR.
+    public static func fsyncOrThrow(_ fd: Int32, path: String) throws {
+        while fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw TesseraError(path: path, stage: .write, code: "io.fsync", "cannot fsync: \(lastError())")
+        }
+    }
+
+    /// The size of the file at `path`, or nil when it does not exist or cannot be read.
+    public static func fileSize(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
+}
