@@ -29,18 +29,26 @@ let package = Package(
         systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: ["libopenblas-dev"]),
         systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
 
+        // The one C target with code: libpng/libjpeg calls under setjmp, statuses and messages out.
+        .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CJPEG"]),
+
         // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.
         .target(name: "TesseraCore", dependencies: ["CCrypto"]),
+
+        .target(name: "TesseraImage", dependencies: ["TesseraCore", "CTesseraCodecs"]),
+
+        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage"]),
 
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore",
+                "TesseraCore", "TesseraImage", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
+        .testTarget(name: "TesseraImageTests", dependencies: ["TesseraImage", "TesseraCore"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,6 +8,6 @@ struct TesseraCommand: ParsableCommand {
         commandName: "tessera",
         abstract: "Turn raw multimodal media into verified training shards, and train joint models on them.",
         version: Tessera.version,
-        subcommands: [InspectCommand.self]
+        subcommands: [DecodeCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

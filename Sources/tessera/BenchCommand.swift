@@ -1,0 +1,38 @@
+// `tessera bench`: the benchmarks, each figure beside a peer or a physical limit from the same run.
+import ArgumentParser
+import TesseraBench
+import TesseraCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
+        subcommands: [ImagesBench.self]
+    )
+
+    struct ImagesBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "images",
+            abstract: "Image decode (+ resize to 64x64, with and without DCT scaling) beside libjpeg-turbo and Pillow."
+        )
+
+        @Argument(help: "A folder of .jpg/.png images (the W1 corpus: python3 ../shared/bench/make_corpus.py w1 DIR).")
+        var folder: String
+
+        @Option(name: .long, help: "Minimum seconds per measurement.")
+        var seconds: Double = 1.5
+
+        @Flag(name: .long, help: "Skip the Python peer.")
+        var noPeers = false
+
+        func run() throws {
+            try reportingErrors {
+                var bench = ImageBench(folder: folder)
+                bench.minSeconds = seconds
+                bench.runPeers = !noPeers
+                let lines = try bench.run { Console.err("bench: \($0)") }
+                lines.forEach(Console.out)
+            }
+        }
+    }
+}
