@@ -37,18 +37,20 @@ let package = Package(
 
         .target(name: "TesseraImage", dependencies: ["TesseraCore", "CTesseraCodecs"]),
 
-        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage"]),
+        .target(name: "TesseraAudio", dependencies: ["TesseraCore", "CSndFile", "CSoxr", "CFFTW3f"]),
+        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio"]),
 
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraImage", "TesseraBench",
+                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraImageTests", dependencies: ["TesseraImage", "TesseraCore"]),
+        .testTarget(name: "TesseraAudioTests", dependencies: ["TesseraAudio", "TesseraCore"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

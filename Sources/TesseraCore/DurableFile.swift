@@ -171,6 +171,18 @@ public enum FilePath {
         return bytes
     }
 
+    /// The first `count` bytes of a file (fewer if it is shorter).
+    public static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
+        let fd = try SystemCall.openReadOnly(path)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = try bytes.withUnsafeMutableBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            return try SystemCall.readAt(fd, into: base, count: count, offset: 0, path: path)
+        }
+        return Array(bytes.prefix(got))
+    }
+
     /// Removes a file if present; errors other than "absent" are thrown.
     public static func removeFile(_ path: String) throws {
         if unlink(path) != 0 && errno != ENOENT {

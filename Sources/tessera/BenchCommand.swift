@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
-        subcommands: [ImagesBench.self]
+        subcommands: [ImagesBench.self, AudioBenchCommand.self]
     )
 
     struct ImagesBench: ParsableCommand {
@@ -33,6 +33,31 @@ struct BenchCommand: ParsableCommand {
                 let lines = try bench.run { Console.err("bench: \($0)") }
                 lines.forEach(Console.out)
             }
+        }
+    }
+}
+
+struct AudioBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audio",
+        abstract: "Audio decode, resample and log-mel throughput beside libsndfile and the Python pipeline."
+    )
+
+    @Argument(help: "A folder of audio files (the W1 corpus's WAVs).")
+    var folder: String
+
+    @Option(name: .long, help: "Minimum seconds per measurement.")
+    var seconds: Double = 1.5
+
+    @Flag(name: .long, help: "Skip the Python peer.")
+    var noPeers = false
+
+    func run() throws {
+        try reportingErrors {
+            var bench = AudioBench(folder: folder)
+            bench.minSeconds = seconds
+            bench.runPeers = !noPeers
+            try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
         }
     }
 }

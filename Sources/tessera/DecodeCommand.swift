@@ -1,5 +1,6 @@
 // `tessera decode`: one file through exactly the code path ingest uses, with a one-line summary.
 import ArgumentParser
+import TesseraAudio
 import TesseraCore
 import TesseraImage
 
@@ -9,24 +10,68 @@ struct DecodeCommand: ParsableCommand {
         abstract: "Decode one media file into tensors exactly as ingest would, and describe it."
     )
 
-    @Argument(help: "An image (PNG or JPEG, recognised by content).")
+    @Argument(help: "An image (PNG/JPEG) or audio file (anything libsndfile reads), recognised by content.")
     var path: String
 
     @Option(name: .long, help: "Write the tensors to this safetensors file.")
     var out: String?
 
+    @Option(name: .long, help: "Seed for --audio-crop random.")
+    var seed: UInt64 = 0
+
     @OptionGroup(title: "Image options")
     var image: ImageOptions
 
+    @OptionGroup(title: "Audio options")
+    var audio: AudioOptions
+
     func run() throws {
         try reportingErrors {
-            let config = try image.config()
-            let (tensor, info) = try ImageDecoding.decode(path: path, config: config)
-            Console.out("\(path): \(info.summary(dtype: config.dtype))")
+            let modality = try MediaKind.detect(path: path)
+            var tensors: [(name: String, tensor: Tensor)] = []
+            var metadata = ["source": path]
+            switch modality {
+            case .image:
+                let config = try image.config()
+                let (tensor, info) = try ImageDecoding.decode(path: path, config: config)
+                Console.out("\(path): \(info.summary(dtype: config.dtype))")
+                tensors.append(("image", tensor))
+                metadata["image_config"] = try encodeJSON(config)
+            case .audio:
+                let config = try audio.config()
+                let decoded = try AudioDecoding.decode(path: path, config: config, cropSeed: seed)
+                var line = "\(path): \(decoded.info.summary)"
+                if let waveform = decoded.waveform {
+                    tensors.append(("audio", waveform))
+                    line += " -> audio \(shapeText(waveform.shape))"
+                }
+                if let mel = decoded.mel {
+                    tensors.append(("audio_mel", mel))
+                    line += " -> audio_mel \(shapeText(mel.shape))"
+                }
+                Console.out(line)
+                metadata["audio_config"] = try encodeJSON(config)
+            }
             if let out {
-                try SafetensorsWriter.write([("image", tensor)], metadata: ["source": path, "image_config": try encodeJSON(config)], to: out)
-                Console.out("wrote image to \(out)")
+                try SafetensorsWriter.write(tensors, metadata: metadata, to: out)
+                Console.out("wrote \(tensors.map(\.name).joined(separator: ", ")) to \(out)")
             }
         }
+    }
+}
+
+func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
+/// The modality of a file: by content where the content says (PNG/JPEG signatures); otherwise by its
+/// extension; anything else is offered to libsndfile, which recognises audio by content.
+enum MediaKind {
+    case image, audio
+
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    static func detect(path: String) throws -> MediaKind {
+        let head = try FilePath.readPrefix(path, count: 16)
+        if head.withUnsafeBytes({ ImageFormat.sniff($0) }) != nil { return .image }
+        return imageExtensions.contains(FilePath.pathExtension(path)) ? .image : .audio
     }
 }

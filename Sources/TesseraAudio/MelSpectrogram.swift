@@ -1,0 +1,202 @@
+// Log-mel spectrograms as librosa computes them (`feature.melspectrogram` then `log(x + 1e-6)` or
+// `power_to_db`), with FFTW single-precision real FFTs whose plans are made once per size and reused.
+internal import CFFTW3f
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+import TesseraCore
+
+/// FFTW plans by transform size. FFTW's planner is not thread-safe, so plans are made under a lock;
+/// executing a plan on new arrays (of the same alignment, from fftwf_malloc) is thread-safe.
+/// Plans use FFTW_ESTIMATE: it picks the algorithm deterministically, so the same input gives the same
+/// bits in every run (FFTW_MEASURE times candidates and may pick differently from run to run, which
+/// would break byte-identical shards and resumes).
+final class FFTPlans: @unchecked Sendable {
+    static let shared = FFTPlans()
+    private let plans = Mutex<[Int: OpaquePointer]>([:])
+
+    func plan(size: Int) -> OpaquePointer? {
+        plans.withLock { cache in
+            if let plan = cache[size] { return plan }
+            guard let input = fftwf_alloc_real(size), let output = fftwf_alloc_complex(size / 2 + 1) else { return nil }
+            defer {
+                fftwf_free(input)
+                fftwf_free(output)
+            }
+            guard let plan = fftwf_plan_dft_r2c_1d(Int32(size), input, output, UInt32(FFTW_ESTIMATE)) else { return nil }
+            cache[size] = plan
+            return plan
+        }
+    }
+}
+
+/// A mel filterbank as librosa's `filters.mel` builds it, stored sparsely (each filter covers a run of
+/// FFT bins).
+struct MelFilterbank: Sendable {
+    let bands: Int
+    /// For each band: the first bin and its weights.
+    let starts: [Int]
+    let weights: [[Float]]
+
+    private static let cache = Mutex<[String: MelFilterbank]>([:])
+
+    /// The filterbank for these settings (built once, then shared).
+    static func make(rate: Int, nFFT: Int, bands: Int, fmin: Double, fmax: Double, scale: AudioConfig.MelScale, norm: AudioConfig.MelNorm) -> MelFilterbank {
+        let key = "\(rate)/\(nFFT)/\(bands)/\(fmin)/\(fmax)/\(scale)/\(norm)"
+        return cache.withLock { cache in
+            if let bank = cache[key] { return bank }
+            let bank = MelFilterbank(rate: rate, nFFT: nFFT, bands: bands, fmin: fmin, fmax: fmax, scale: scale, norm: norm)
+            cache[key] = bank
+            return bank
+        }
+    }
+
+    private init(rate: Int, nFFT: Int, bands: Int, fmin: Double, fmax: Double, scale: AudioConfig.MelScale, norm: AudioConfig.MelNorm) {
+        self.bands = bands
+        let bins = nFFT / 2 + 1
+        // fftfreqs = np.fft.rfftfreq(n_fft, 1/sr): k * (1 / (n_fft * (1/sr)))
+        let step = 1.0 / (Double(nFFT) * (1.0 / Double(rate)))
+        let freqs = (0..<bins).map { Double($0) * step }
+        let lo = MelFilterbank.hzToMel(fmin, scale), hi = MelFilterbank.hzToMel(fmax, scale)
+        // mel_f = mel_to_hz(np.linspace(min_mel, max_mel, n_mels + 2)), linspace's last point exact
+        let delta = (hi - lo) / Double(bands + 1)
+        let melF = (0..<(bands + 2)).map { MelFilterbank.melToHz($0 == bands + 1 ? hi : lo + Double($0) * delta, scale) }
+        var starts: [Int] = []
+        var weights: [[Float]] = []
+        for i in 0..<bands {
+            let lower = melF[i], center = melF[i + 1], upper = melF[i + 2]
+            let enorm = norm == .slaney ? 2.0 / (upper - lower) : 1.0
+            var row: [Float] = []
+            var first = -1
+            for (b, f) in freqs.enumerated() {
+                // librosa: max(0, min(-ramps[i] / fdiff[i], ramps[i+2] / fdiff[i+1])), ramps = mel_f - fftfreqs
+                let down = -(lower - f) / (center - lower)
+                let up = (upper - f) / (upper - center)
+                let triangle = max(0, min(down, up))
+                // Stored in float32, then scaled by enorm in float64 and stored again, as librosa does.
+                let weight = Float(Double(Float(triangle)) * enorm)
+                if weight != 0 {
+                    if first < 0 { first = b }
+                    // Zeros inside the run keep the indexing contiguous.
+                    while first + row.count < b { row.append(0) }
+                    row.append(weight)
+                }
+            }
+            starts.append(max(first, 0))
+            weights.append(row)
+        }
+        self.starts = starts
+        self.weights = weights
+    }
+
+    static func hzToMel(_ hz: Double, _ scale: AudioConfig.MelScale) -> Double {
+        switch scale {
+        case .htk:
+            return 2595 * log10(1 + hz / 700)
+        case .slaney:
+            let fSp = 200.0 / 3, minLogHz = 1000.0, minLogMel = minLogHz / fSp, logStep = log(6.4) / 27
+            return hz >= minLogHz ? minLogMel + log(hz / minLogHz) / logStep : hz / fSp
+        }
+    }
+
+    static func melToHz(_ mel: Double, _ scale: AudioConfig.MelScale) -> Double {
+        switch scale {
+        case .htk:
+            return 700 * (pow(10, mel / 2595) - 1)
+        case .slaney:
+            let fSp = 200.0 / 3, minLogHz = 1000.0, minLogMel = minLogHz / fSp, logStep = log(6.4) / 27
+            return mel >= minLogMel ? minLogHz * exp(logStep * (mel - minLogMel)) : fSp * mel
+        }
+    }
+}
+
+enum MelSpectrogram {
+    /// The log-mel spectrogram [bands, frames] of one channel, frames centred (padded by n_fft/2 each side),
+    /// periodic Hann window, power 2.
+    static func compute(_ signal: [Float], rate: Int, config: AudioConfig) throws -> [Float] {
+        let nFFT = config.nFFT, hop = config.hop, bins = nFFT / 2 + 1
+        let bank = MelFilterbank.make(rate: rate, nFFT: nFFT, bands: config.melBins, fmin: config.fmin,
+                                      fmax: config.fmax ?? Double(rate) / 2, scale: config.melScale, norm: config.melNorm)
+        guard let plan = FFTPlans.shared.plan(size: nFFT),
+              let frameBuffer = fftwf_alloc_real(nFFT), let spectrum = fftwf_alloc_complex(bins) else {
+            throw TesseraError(stage: .transform, code: "audio.fft", "cannot set up an FFT of size \(nFFT)")
+        }
+        defer {
+            fftwf_free(frameBuffer)
+            fftwf_free(spectrum)
+        }
+        let window = MelSpectrogram.window(nFFT)
+        let frames = config.frameCount(samples: signal.count)
+        let pad = nFFT / 2
+        var mel = [Float](repeating: 0, count: config.melBins * frames)
+        var power = [Float](repeating: 0, count: bins)
+        let spectrumFloats = UnsafeMutableRawPointer(spectrum).assumingMemoryBound(to: Float.self)
+        signal.withUnsafeBufferPointer { x in
+            for f in 0..<frames {
+                let origin = f * hop - pad
+                for k in 0..<nFFT {
+                    let i = origin + k
+                    let sample: Float
+                    if i >= 0 && i < x.count {
+                        sample = x[i]
+                    } else if config.padMode == .reflect {
+                        sample = x[reflectIndex(i, count: x.count)]
+                    } else {
+                        sample = 0
+                    }
+                    frameBuffer[k] = sample * window[k]
+                }
+                fftwf_execute_dft_r2c(plan, frameBuffer, spectrum)
+                for b in 0..<bins {
+                    let re = spectrumFloats[2 * b], im = spectrumFloats[2 * b + 1]
+                    power[b] = re * re + im * im
+                }
+                for m in 0..<config.melBins {
+                    let start = bank.starts[m]
+                    var sum: Float = 0
+                    for (j, w) in bank.weights[m].enumerated() { sum += w * power[start + j] }
+                    mel[m * frames + f] = sum
+                }
+            }
+        }
+        switch config.scale {
+        case .log:
+            for i in mel.indices { mel[i] = logf(mel[i] + 1e-6) }
+        case .db:
+            var top = -Float.infinity
+            for i in mel.indices {
+                mel[i] = 10 * log10f(max(1e-10, mel[i]))
+                top = max(top, mel[i])
+            }
+            for i in mel.indices { mel[i] = max(mel[i], top - 80) }
+        }
+        return mel
+    }
+
+    /// scipy's `get_window("hann", n, fftbins=True)`: the periodic Hann window.
+    static func hannWindow(_ n: Int) -> [Float] {
+        (0..<n).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(n))) }
+    }
+
+    private static let windows = Mutex<[Int: [Float]]>([:])
+
+    /// The Hann window of size `n`, computed once.
+    static func window(_ n: Int) -> [Float] {
+        windows.withLock { cache in
+            if let window = cache[n] { return window }
+            let window = hannWindow(n)
+            cache[n] = window
+            return window
+        }
+    }
+
+    /// numpy's `pad(mode="reflect")` index for a position outside 0..<count (repeated reflection).
+    static func reflectIndex(_ i: Int, count: Int) -> Int {
+        guard count > 1 else { return 0 }
+        let period = 2 * (count - 1)
+        var j = i % period
+        if j < 0 { j += period }
+        return j < count ? j : period - j
+    }
+}
