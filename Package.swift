@@ -38,12 +38,13 @@ let package = Package(
         .target(name: "TesseraImage", dependencies: ["TesseraCore", "CTesseraCodecs"]),
 
         .target(name: "TesseraAudio", dependencies: ["TesseraCore", "CSndFile", "CSoxr", "CFFTW3f"]),
-        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio"]),
+        .target(name: "TesseraText", dependencies: ["TesseraCore"]),
+        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText"]),
 
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraBench",
+                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -51,6 +52,7 @@ let package = Package(
         .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
         .testTarget(name: "TesseraImageTests", dependencies: ["TesseraImage", "TesseraCore"]),
         .testTarget(name: "TesseraAudioTests", dependencies: ["TesseraAudio", "TesseraCore"]),
+        .testTarget(name: "TesseraTextTests", dependencies: ["TesseraText", "TesseraCore"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

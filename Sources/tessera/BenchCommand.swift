@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
-        subcommands: [ImagesBench.self, AudioBenchCommand.self]
+        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self]
     )
 
     struct ImagesBench: ParsableCommand {
@@ -55,6 +55,35 @@ struct AudioBenchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var bench = AudioBench(folder: folder)
+            bench.minSeconds = seconds
+            bench.runPeers = !noPeers
+            try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
+        }
+    }
+}
+
+struct TextBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "text",
+        abstract: "Tokens/s on one thread beside Hugging Face tokenizers (encode loop and encode_batch, RAYON_NUM_THREADS=1)."
+    )
+
+    @Option(name: .long, help: "A tokenizer.json to measure (repeatable; default: the fixtures' byte-level BPE, WordPiece, Unigram, Metaspace BPE and W1).")
+    var tokenizer: [String] = []
+
+    @Option(name: .long, help: "A JSON array of strings, repeated to at least 10 MB.")
+    var samples = "fixtures/text/samples.json"
+
+    @Option(name: .long, help: "Minimum seconds per measurement.")
+    var seconds: Double = 2
+
+    @Flag(name: .long, help: "Skip the Python peer.")
+    var noPeers = false
+
+    func run() throws {
+        try reportingErrors {
+            let defaults = ["bytelevel-bpe", "bert-wordpiece", "unigram", "metaspace-bpe-bytefallback", "w1"].map { "fixtures/text/tokenizers/\($0).json" }
+            var bench = TextBench(tokenizers: tokenizer.isEmpty ? defaults : tokenizer, samples: samples)
             bench.minSeconds = seconds
             bench.runPeers = !noPeers
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)

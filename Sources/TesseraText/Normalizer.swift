@@ -1,0 +1,133 @@
+// Normalizers of tokenizer.json, applied as the `tokenizers` library applies them.
+import Foundation
+import TesseraCore
+
+/// A text normalizer: one of the `normalizer` types of tokenizer.json.
+indirect enum Normalizer: Sendable {
+    case nfc, nfd, nfkc, nfkd
+    case lowercase
+    case strip(left: Bool, right: Bool)
+    case stripAccents
+    case replace(pattern: TextPattern, content: Scalars)
+    case prepend(Scalars)
+    case bert(cleanText: Bool, chineseChars: Bool, stripAccents: Bool, lowercase: Bool)
+    case sequence([Normalizer])
+
+    /// Builds a normalizer from its JSON; unknown types are a clear error naming the type.
+    init(json: JSONValue) throws {
+        guard let type = json["type"]?.stringValue else { throw TokenizerFileError.malformed("normalizer without a \"type\"") }
+        switch type {
+        case "NFC": self = .nfc
+        case "NFD": self = .nfd
+        case "NFKC": self = .nfkc
+        case "NFKD": self = .nfkd
+        case "Lowercase": self = .lowercase
+        case "Strip":
+            self = .strip(left: json["strip_left"]?.boolValue ?? true, right: json["strip_right"]?.boolValue ?? true)
+        case "StripAccents": self = .stripAccents
+        case "Replace":
+            guard let content = json["content"]?.stringValue, let pattern = json["pattern"] else {
+                throw TokenizerFileError.malformed("Replace normalizer needs a pattern and content")
+            }
+            self = .replace(pattern: try TextPattern(json: pattern), content: Scalars(content))
+        case "Prepend":
+            guard let prepend = json["prepend"]?.stringValue else { throw TokenizerFileError.malformed("Prepend needs \"prepend\"") }
+            self = .prepend(Scalars(prepend))
+        case "BertNormalizer":
+            let lowercase = json["lowercase"]?.boolValue ?? true
+            let strip = json["strip_accents"]?.boolValue ?? lowercase
+            self = .bert(cleanText: json["clean_text"]?.boolValue ?? true, chineseChars: json["handle_chinese_chars"]?.boolValue ?? true,
+                         stripAccents: strip, lowercase: lowercase)
+        case "Sequence":
+            guard let items = json["normalizers"]?.arrayValue else { throw TokenizerFileError.malformed("Sequence normalizer without \"normalizers\"") }
+            self = .sequence(try items.map(Normalizer.init(json:)))
+        default:
+            throw TokenizerFileError.unsupported("normalizer", type)
+        }
+    }
+
+    /// Normalizes a piece, keeping track of how many of its leading scalars come from the first character
+    /// of the original input (Metaspace's "first" scheme depends on it). Every normalizer here acts on
+    /// characters locally, so that count is the length of the normalized prefix (exact for all but a
+    /// composition across the prefix's end under NFC/NFKC, which keeps the composed character in it).
+    func apply(_ piece: Piece) -> Piece {
+        let prefix = piece.originZero > 0 ? apply(Array(piece.text[0..<min(piece.originZero, piece.text.count)])).count : 0
+        return Piece(text: apply(piece.text), originZero: prefix)
+    }
+
+    func apply(_ text: Scalars) -> Scalars {
+        switch self {
+        case .nfc: return Normalizer.unicode(text) { $0.precomposedStringWithCanonicalMapping }
+        case .nfd: return Normalizer.unicode(text) { $0.decomposedStringWithCanonicalMapping }
+        case .nfkc: return Normalizer.unicode(text) { $0.precomposedStringWithCompatibilityMapping }
+        case .nfkd: return Normalizer.unicode(text) { $0.decomposedStringWithCompatibilityMapping }
+        case .lowercase: return Normalizer.lowercased(text)
+        case .strip(let left, let right):
+            var start = 0, end = text.count
+            if left { while start < end && text[start].isWhite { start += 1 } }
+            if right { while end > start && text[end - 1].isWhite { end -= 1 } }
+            return Array(text[start..<end])
+        case .stripAccents:
+            return text.filter { !$0.isCombiningMark }
+        case .replace(let pattern, let content):
+            let matches = pattern.matches(in: text)
+            guard !matches.isEmpty else { return text }
+            var out = Scalars()
+            out.reserveCapacity(text.count)
+            var last = 0
+            for m in matches {
+                out += text[last..<m.lowerBound]
+                out += content
+                last = m.upperBound
+            }
+            out += text[last...]
+            return out
+        case .prepend(let prefix):
+            return text.isEmpty ? text : prefix + text
+        case .bert(let cleanText, let chineseChars, let stripAccents, let lowercase):
+            var out = text
+            if cleanText {
+                out = out.compactMap { c in
+                    if c.value == 0 || c.value == 0xFFFD { return nil }
+                    let isTabLike = c == "\t" || c == "\n" || c == "\r"
+                    if !isTabLike && c.isOtherCategory { return nil }
+                    return isTabLike || c.isWhite ? " " : c
+                }
+            }
+            if chineseChars {
+                var spaced = Scalars()
+                spaced.reserveCapacity(out.count)
+                for c in out {
+                    if c.isCJKIdeograph { spaced += [" ", c, " "] } else { spaced.append(c) }
+                }
+                out = spaced
+            }
+            if stripAccents {
+                out = Normalizer.unicode(out) { $0.decomposedStringWithCanonicalMapping }.filter { !$0.isNonspacingMark }
+            }
+            if lowercase { out = Normalizer.lowercased(out) }
+            return out
+        case .sequence(let items):
+            return items.reduce(text) { $1.apply($0) }
+        }
+    }
+
+    /// Rust's `char::to_lowercase` applied per scalar (full mappings such as İ -> i̇, no final-sigma rule).
+    static func lowercased(_ text: Scalars) -> Scalars {
+        var out = Scalars()
+        out.reserveCapacity(text.count)
+        for c in text {
+            if c.value < 0x80 {
+                out.append(c.value >= 0x41 && c.value <= 0x5A ? Unicode.Scalar(UInt8(c.value + 32)) : c)
+            } else {
+                out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
+            }
+        }
+        return out
+    }
+
+    static func unicode(_ text: Scalars, _ transform: (String) -> String) -> Scalars {
+        if text.allSatisfy({ $0.value < 0x80 }) { return text }
+        return Scalars(transform(text.string))
+    }
+}

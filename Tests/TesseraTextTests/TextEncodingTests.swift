@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import TesseraCore
+@testable import TesseraText
+
+/// A tokenizer.json built from the W1 fixture with one component replaced.
+private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] {
+    let data = try Data(contentsOf: URL(fileURLWithPath: textFixtures + "tokenizers/w1.json"))
+    var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    edit(&json)
+    return Array(try JSONSerialization.data(withJSONObject: json))
+}
+
+@Suite struct UnsupportedComponentTests {
+    @Test(arguments: [
+        ("normalizer", #"{"type": "Precompiled", "precompiled_charsmap": "AAAA"}"#, "Precompiled"),
+        ("normalizer", #"{"type": "NFKC2"}"#, "NFKC2"),
+        ("pre_tokenizer", #"{"type": "UnicodeScripts"}"#, "UnicodeScripts"),
+        ("pre_tokenizer", #"{"type": "CharDelimiterSplit", "delimiter": "x"}"#, "CharDelimiterSplit"),
+        ("post_processor", #"{"type": "SomeFutureProcessor"}"#, "SomeFutureProcessor"),
+        ("model", #"{"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}"#, "WordLevel"),
+    ])
+    func unsupportedTypesAreClearErrors(_ component: String, _ valueJSON: String, _ type: String) throws {
+        let value = try JSONSerialization.jsonObject(with: Data(valueJSON.utf8))
+        let bytes = try w1Variant { $0[component] = value }
+        let error = try #require(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "variant.json") }
+        #expect(error.code == "tokenizer.unsupported")
+        #expect(error.path == "variant.json")
+        #expect(error.message == "unsupported \(component) type \"\(type)\" in tokenizer.json (Tessera implements the types listed in docs/TEXT.md)")
+    }
+
+    @Test func nestedUnsupportedTypesAreFoundToo() throws {
+        let bytes = try w1Variant { $0["normalizer"] = ["type": "Sequence", "normalizers": [["type": "NFC"], ["type": "Precompiled"]]] }
+        let error = try #require(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "nested.json") }
+        #expect(error.message.contains("\"Precompiled\""))
+    }
+
+    @Test func bpeDropoutIsRefusedRatherThanIgnored() throws {
+        let bytes = try w1Variant { json in
+            var model = json["model"] as? [String: Any] ?? [:]
+            model["dropout"] = 0.1
+            json["model"] = model
+        }
+        #expect(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "dropout.json") }
+    }
+
+    @Test func malformedFilesAreClearErrors() throws {
+        #expect(throws: TesseraError.self) { try Tokenizer(json: Array("{".utf8), source: "x.json") }
+        #expect(throws: TesseraError.self) { try Tokenizer(json: Array("{\"model\": null}".utf8), source: "x.json") }
+        let badMerge = try w1Variant { json in
+            var model = json["model"] as? [String: Any] ?? [:]
+            model["merges"] = [["notinvocab", "either"]]
+            json["model"] = model
+        }
+        let error = try #require(throws: TesseraError.self) { try Tokenizer(json: badMerge, source: "m.json") }
+        #expect(error.code == "tokenizer.malformed")
+    }
+}
+
+@Suite struct TextEncodingTests {
+    @Test func byteFallbackIsBytesPlusThreeWithBOSAndEOS() throws {
+        var config = TextConfig()
+        config.length = 8
+        config.addSpecial = true
+        let encoded = try TextEncoder(config: config).encode(utf8: Array("hé".utf8))
+        #expect(try encoded.ids.scalars(as: Int32.self) == [1, 104 + 3, 0xC3 + 3, 0xA9 + 3, 2, 0, 0, 0])
+        #expect(encoded.length == 5)
+        #expect(TextEncoder.byteFallbackPad == 0)
+    }
+
+    @Test func truncationKeepsSpecialsAndTheChosenEnd() throws {
+        var config = TextConfig()
+        config.tokenizer = textFixtures + "tokenizers/bert-wordpiece.json"
+        config.length = 5
+        config.addSpecial = true
+        let encoder = try TextEncoder(config: config)
+        let all = try #require(try Tokenizer(path: config.tokenizer ?? "")).encode("one two three four five six", addSpecial: false)
+        let right = try encoder.encode(utf8: Array("one two three four five six".utf8))
+        #expect(try right.ids.scalars(as: Int32.self) == [2] + all.prefix(3) + [3])
+        #expect(right.untruncatedLength == all.count + 2)
+        config.truncate = .left
+        let left = try TextEncoder(config: config).encode(utf8: Array("one two three four five six".utf8))
+        #expect(try left.ids.scalars(as: Int32.self) == [2] + all.suffix(3) + [3])
+    }
+
+    @Test func paddingUsesTheTokenizersPadToken() throws {
+        var config = TextConfig()
+        config.tokenizer = textFixtures + "tokenizers/bert-wordpiece.json"
+        config.length = 6
+        let encoder = try TextEncoder(config: config)
+        #expect(encoder.description.padID == 0)  // [PAD]
+        let encoded = try encoder.encode(utf8: Array("hello".utf8))
+        let ids = try encoded.ids.scalars(as: Int32.self)
+        #expect(ids.count == 6)
+        #expect(ids[encoded.length...].allSatisfy { $0 == 0 })
+        config.padID = 7
+        #expect(try TextEncoder(config: config).encode(utf8: Array("hello".utf8)).ids.scalars(as: Int32.self).last == 7)
+    }
+
+    @Test func invalidUTF8IsAnErrorOrReplaced() throws {
+        var config = TextConfig()
+        let bytes: [UInt8] = [0x61, 0xFF, 0x62, 0xE2, 0x82]
+        let error = try #require(throws: TesseraError.self) { try TextEncoder(config: config).encode(utf8: bytes) }
+        #expect(error.code == "text.invalid-utf8")
+        #expect(error.message.contains("byte 1"))
+        config.invalidUTF8 = .replace
+        let encoded = try TextEncoder(config: config).encode(utf8: bytes)
+        #expect(encoded.replacedInvalidBytes == 2)
+        #expect(encoded.tokens == ["a", "<0xEF>", "<0xBF>", "<0xBD>", "b", "<0xEF>", "<0xBF>", "<0xBD>"])
+    }
+
+    @Test func preTokenisedIdsAreReadAndChecked() throws {
+        var config = TextConfig()
+        config.tokenizer = textFixtures + "tokenizers/w1.json"
+        config.length = 4
+        let encoder = try TextEncoder(config: config)
+        #expect(try encoder.encode(ids: try TextEncoder.parseIDs(Array(" 5 6\t7\n".utf8))).ids.scalars(as: Int32.self) == [5, 6, 7, 0])
+        #expect(try encoder.encode(ids: try TextEncoder.parseIDs(Array("[5, 6, 7, 8, 9]".utf8))).ids.scalars(as: Int32.self) == [5, 6, 7, 8])
+        let tooBig = try #require(throws: TesseraError.self) { try encoder.encode(ids: [1, 483]) }
+        #expect(tooBig.code == "text.id-out-of-range")
+        #expect(throws: TesseraError.self) { try TextEncoder.parseIDs(Array("1 two 3".utf8)) }
+        #expect(throws: TesseraError.self) { try TextEncoder.parseIDs(Array("[1, \"2\"]".utf8)) }
+        #expect(throws: TesseraError.self) { try encoder.encode(ids: [-1]) }
+    }
+
+    @Test func manifestDescriptionNamesTheTokenizerAndItsHash() throws {
+        var config = TextConfig()
+        config.tokenizer = textFixtures + "tokenizers/w1.json"
+        let description = try TextEncoder(config: config).description
+        #expect(description.kind == "tokenizer.json")
+        #expect(description.sha256 == (try SHA256Digest.hex(ofFile: textFixtures + "tokenizers/w1.json")))
+        #expect(description.vocabularySize == 483)
+    }
+}
