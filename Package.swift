@@ -28,23 +28,26 @@ let package = Package(
         systemLibrary("CFFTW3f", pkgConfig: "fftw3f", apt: ["libfftw3-dev"]),
         systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: ["libopenblas-dev"]),
         systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CSystem/CMalloc"),
 
         // The one C target with code: libpng/libjpeg calls under setjmp, statuses and messages out.
         .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CJPEG"]),
 
         // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.
-        .target(name: "TesseraCore", dependencies: ["CCrypto"]),
+        .target(name: "TesseraCore", dependencies: ["CCrypto", "CMalloc"]),
 
         .target(name: "TesseraImage", dependencies: ["TesseraCore", "CTesseraCodecs"]),
 
         .target(name: "TesseraAudio", dependencies: ["TesseraCore", "CSndFile", "CSoxr", "CFFTW3f"]),
         .target(name: "TesseraText", dependencies: ["TesseraCore"]),
-        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText"]),
+        .target(name: "TesseraShards", dependencies: ["TesseraCore"]),
+        .target(name: "TesseraIngest", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards"]),
+        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest"]),
 
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraBench",
+                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest", "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "TesseraImageTests", dependencies: ["TesseraImage", "TesseraCore"]),
         .testTarget(name: "TesseraAudioTests", dependencies: ["TesseraAudio", "TesseraCore"]),
         .testTarget(name: "TesseraTextTests", dependencies: ["TesseraText", "TesseraCore"]),
+        .testTarget(name: "TesseraIngestTests", dependencies: ["TesseraIngest", "TesseraShards", "TesseraCore"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -219,3 +219,25 @@ int CTesseraCodecs_png_encode(const uint8_t *pixels, int width, int height, int 
 }
 
 void CTesseraCodecs_free(void *pointer) { free(pointer); }
+
+int CTesseraCodecs_png_plain_decode(const uint8_t *data, size_t size) {
+    CTesseraCodecs_png *decoder = CTesseraCodecs_png_create(data, size);
+    if (decoder == NULL) return CTesseraCodecs_internal;
+    CTesseraCodecs_png_header header;
+    char message[256];
+    int status = CTesseraCodecs_png_read_header(decoder, &header, message, sizeof message);
+    int components = 0, bytes = 0;
+    if (status == CTesseraCodecs_ok) status = CTesseraCodecs_png_start(decoder, 0, 0, &components, &bytes, message, sizeof message);
+    if (status == CTesseraCodecs_ok) {
+        size_t stride = (size_t)header.width * (size_t)components * (size_t)bytes;
+        uint8_t *pixels = malloc(stride * (size_t)header.height);
+        if (pixels == NULL) {
+            status = CTesseraCodecs_internal;
+        } else {
+            status = CTesseraCodecs_png_read(decoder, pixels, stride, 0, message, sizeof message);
+            free(pixels);
+        }
+    }
+    CTesseraCodecs_png_destroy(decoder);
+    return status;
+}

@@ -66,6 +66,8 @@ public struct AudioConfig: Codable, Sendable, Equatable {
     public var scale: Scale = .log
     /// Also output the waveform when a mel spectrogram is computed.
     public var waveform: Bool = false
+    /// Read what a truncated file holds instead of refusing it.
+    public var acceptTruncated: Bool = false
     /// Refuse to read more than this many seconds of a file (checked from the header before reading).
     public var maxSeconds: Double = 3_600
     /// Refuse to hold more than this many bytes of decoded float32 samples (checked from the header).
@@ -94,6 +96,7 @@ public struct AudioConfig: Codable, Sendable, Equatable {
         padMode = try c.decodeIfPresent(PadMode.self, forKey: .padMode) ?? d.padMode
         scale = try c.decodeIfPresent(Scale.self, forKey: .scale) ?? d.scale
         waveform = try c.decodeIfPresent(Bool.self, forKey: .waveform) ?? d.waveform
+        acceptTruncated = try c.decodeIfPresent(Bool.self, forKey: .acceptTruncated) ?? d.acceptTruncated
         maxSeconds = try c.decodeIfPresent(Double.self, forKey: .maxSeconds) ?? d.maxSeconds
         maxDecodedBytes = try c.decodeIfPresent(Int.self, forKey: .maxDecodedBytes) ?? d.maxDecodedBytes
         maxChannels = try c.decodeIfPresent(Int.self, forKey: .maxChannels) ?? d.maxChannels

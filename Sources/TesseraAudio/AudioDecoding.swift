@@ -62,6 +62,10 @@ public enum AudioDecoding {
         guard header.channels <= config.maxChannels else {
             throw TesseraError(stage: .decode, code: "audio.too-large", "\(header.channels) channels, over the limit of \(config.maxChannels)")
         }
+        if let missing = header.missingBytes, !config.acceptTruncated {
+            throw TesseraError(stage: .decode, code: "audio.truncated",
+                               "truncated: the header declares \(missing) more bytes of audio than the file holds (--audio-accept-truncated reads what is there)")
+        }
         guard header.frames > 0 else { throw TesseraError(stage: .decode, code: "audio.empty", "the file holds no audio frames") }
         let outRate = config.rate == 0 ? header.rate : config.rate
         if config.producesMel, let fmax = config.fmax, fmax > Double(outRate) / 2 + 1e-9 {
@@ -98,6 +102,11 @@ public enum AudioDecoding {
         }
         guard framesRead > 0 || plan.readCount == 0 else {
             throw TesseraError(stage: .decode, code: "audio.corrupt", "no audio data could be read (truncated file?)")
+        }
+        if framesRead < plan.readCount && !config.acceptTruncated {
+            // The header promised frames the data does not hold (a cut FLAC or Ogg file).
+            throw TesseraError(stage: .decode, code: "audio.truncated",
+                               "truncated: \(plan.readCount) frames expected from the header, \(framesRead) decoded (--audio-accept-truncated reads what is there)")
         }
         var channels = header.channels
         if config.channels == .mono && channels > 1 {

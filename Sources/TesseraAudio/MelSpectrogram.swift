@@ -133,30 +133,43 @@ enum MelSpectrogram {
         var power = [Float](repeating: 0, count: bins)
         let spectrumFloats = UnsafeMutableRawPointer(spectrum).assumingMemoryBound(to: Float.self)
         signal.withUnsafeBufferPointer { x in
-            for f in 0..<frames {
-                let origin = f * hop - pad
-                for k in 0..<nFFT {
-                    let i = origin + k
-                    let sample: Float
-                    if i >= 0 && i < x.count {
-                        sample = x[i]
-                    } else if config.padMode == .reflect {
-                        sample = x[reflectIndex(i, count: x.count)]
-                    } else {
-                        sample = 0
+            window.withUnsafeBufferPointer { w in
+                power.withUnsafeMutableBufferPointer { p in
+                    guard let xs = x.baseAddress, let ws = w.baseAddress, let ps = p.baseAddress else { return }
+                    for f in 0..<frames {
+                        let origin = f * hop - pad
+                        if origin >= 0 && origin + nFFT <= x.count {
+                            // Interior frame: no padding, one vectorisable product.
+                            let src = xs + origin
+                            for k in 0..<nFFT { frameBuffer[k] = src[k] * ws[k] }
+                        } else {
+                            for k in 0..<nFFT {
+                                let i = origin + k
+                                let sample: Float
+                                if i >= 0 && i < x.count {
+                                    sample = xs[i]
+                                } else if config.padMode == .reflect {
+                                    sample = xs[reflectIndex(i, count: x.count)]
+                                } else {
+                                    sample = 0
+                                }
+                                frameBuffer[k] = sample * ws[k]
+                            }
+                        }
+                        fftwf_execute_dft_r2c(plan, frameBuffer, spectrum)
+                        for b in 0..<bins {
+                            let re = spectrumFloats[2 * b], im = spectrumFloats[2 * b + 1]
+                            ps[b] = re * re + im * im
+                        }
+                        for m in 0..<config.melBins {
+                            let start = bank.starts[m]
+                            var sum: Float = 0
+                            bank.weights[m].withUnsafeBufferPointer { weights in
+                                for j in 0..<weights.count { sum += weights[j] * ps[start + j] }
+                            }
+                            mel[m * frames + f] = sum
+                        }
                     }
-                    frameBuffer[k] = sample * window[k]
-                }
-                fftwf_execute_dft_r2c(plan, frameBuffer, spectrum)
-                for b in 0..<bins {
-                    let re = spectrumFloats[2 * b], im = spectrumFloats[2 * b + 1]
-                    power[b] = re * re + im * im
-                }
-                for m in 0..<config.melBins {
-                    let start = bank.starts[m]
-                    var sum: Float = 0
-                    for (j, w) in bank.weights[m].enumerated() { sum += w * power[start + j] }
-                    mel[m * frames + f] = sum
                 }
             }
         }

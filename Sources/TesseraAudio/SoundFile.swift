@@ -1,6 +1,7 @@
 // libsndfile through its virtual I/O interface: any container and encoding it reads, from a memory
 // buffer (a mapped file or bytes in memory), with seeking so that a crop reads only the frames it needs.
 internal import CSndFile
+internal import CFFTW3f
 import Synchronization
 import TesseraCore
 
@@ -15,6 +16,8 @@ public struct SoundFileInfo: Sendable, Equatable {
     public var encoding: String
     /// Whether samples are stored as floating point (NaN and infinity are possible).
     public var isFloat: Bool
+    /// Bytes of audio data the header declares beyond the end of the file (a truncated file), if any.
+    public var missingBytes: Int?
 }
 
 /// The bytes libsndfile reads through the virtual I/O callbacks.
@@ -82,7 +85,29 @@ final class SoundFile {
         let major = Int(raw.format) & Int(SF_FORMAT_TYPEMASK), minor = Int(raw.format) & Int(SF_FORMAT_SUBMASK)
         info = SoundFileInfo(frames: Int(raw.frames), rate: Int(raw.samplerate), channels: Int(raw.channels),
                              container: SoundFile.formatName(major, major: true), encoding: SoundFile.formatName(minor, major: false),
-                             isFloat: minor == Int(SF_FORMAT_FLOAT) || minor == Int(SF_FORMAT_DOUBLE))
+                             isFloat: minor == Int(SF_FORMAT_FLOAT) || minor == Int(SF_FORMAT_DOUBLE),
+                             missingBytes: SoundFile.missingBytes(log: SoundFile.log(handle)))
+    }
+
+    /// libsndfile's parse log of the header.
+    private static func log(_ handle: OpaquePointer?) -> String {
+        var buffer = [CChar](repeating: 0, count: 8192)
+        _ = buffer.withUnsafeMutableBytes { sf_command(handle, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
+        return buffer.withUnsafeBufferPointer { raw in String(decoding: raw.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+    }
+
+    /// A truncated WAV/AIFF shows in libsndfile's log as `data : 143708 (should be 47873)`: the header
+    /// declares more audio than the file holds. Streaming writers' placeholder sizes (0, 0xFFFFFFFF) do not count.
+    static func missingBytes(log: String) -> Int? {
+        for line in log.split(separator: "\n") {
+            let trimmed = line.drop { $0 == " " }
+            guard trimmed.hasPrefix("data ") || trimmed.hasPrefix("SSND ") || trimmed.hasPrefix("data:") else { continue }
+            let numbers = trimmed.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+            guard trimmed.contains("should be"), numbers.count >= 2 else { continue }
+            let declared = numbers[0], actual = numbers[1]
+            if declared > actual && declared != 0 && declared != 0xFFFF_FFFF && declared != 0xFFFF_FFFF - 1 { return declared - actual }
+        }
+        return nil
     }
 
     deinit { if let handle { sf_close(handle) } }
@@ -137,5 +162,28 @@ public enum SoundFileBaseline {
     public static func plainDecode(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard let file = try? SoundFile(bytes: bytes), let samples = try? file.readFrames(file.info.frames) else { return 0 }
         return samples.count / max(file.info.channels, 1)
+    }
+}
+
+/// The audio libraries' own calls, for the ingest ceiling: libsndfile decode, soxr resample, FFTW transforms.
+public enum AudioBaselines {
+    /// Decodes a whole file to mono float32 (the mean of channels, as ingest does) and returns it with its rate.
+    public static func decodeMono(_ bytes: UnsafeRawBufferPointer) -> (samples: [Float], rate: Int)? {
+        guard let file = try? SoundFile(bytes: bytes), let samples = try? file.readFrames(file.info.frames) else { return nil }
+        let mono = file.info.channels > 1 ? AudioDecoding.downmix(samples, channels: file.info.channels) : samples
+        return (mono, file.info.rate)
+    }
+
+    /// libsoxr HQ alone.
+    public static func resample(_ samples: [Float], from rate: Int, to target: Int) -> Int {
+        (try? Resampler.resample(samples, channels: 1, from: rate, to: target).count) ?? 0
+    }
+
+    /// `count` FFTW real transforms of size `n` (the FFT part of a log-mel).
+    public static func transforms(count: Int, size n: Int) {
+        guard let plan = FFTPlans.shared.plan(size: n), let input = fftwf_alloc_real(n), let output = fftwf_alloc_complex(n / 2 + 1) else { return }
+        defer { fftwf_free(input); fftwf_free(output) }
+        for i in 0..<n { input[i] = Float(i % 7) }
+        for _ in 0..<count { fftwf_execute_dft_r2c(plan, input, output) }
     }
 }

@@ -4,13 +4,6 @@ import Foundation
 import Synchronization
 import TesseraCore
 
-/// Monotonic seconds.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// A throughput measured over one or more passes.
 public struct Throughput: Sendable {
     public var items: Int
@@ -112,14 +105,6 @@ public func machineDescription() -> String {
     }
     let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE))) / Double(1 << 30)
     return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Int(memory.rounded())) GiB"
-}
-
-/// Peak resident set size of this process so far, in bytes (VmHWM).
-public func peakResidentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-    let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-    return kb * 1024
 }
 
 /// Formats a rate with a unit and sensible precision.

@@ -106,11 +106,17 @@ final class JPEGDecoder {
     }
 }
 
-/// Pillow's `plain` full-size libjpeg decode, for benchmarks: libjpeg alone, no Tessera work.
+/// The C libraries' own decodes, for benchmarks: libjpeg or libpng alone, no Tessera work.
 public enum JPEGBaseline {
     /// Decodes `bytes` to RGB at `scaleNumerator`/8 with nothing else around it; true on success.
     public static func plainDecode(_ bytes: UnsafeRawBufferPointer, scaleNumerator: Int = 8) -> Bool {
         guard let base = bytes.baseAddress else { return false }
         return CTesseraCodecs_jpeg_plain_decode(base.assumingMemoryBound(to: UInt8.self), bytes.count, Int32(scaleNumerator)) == CodecStatus.ok.rawValue
+    }
+
+    /// A plain libpng decode of a whole PNG, nothing else; true on success.
+    public static func plainPNGDecode(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        return CTesseraCodecs_png_plain_decode(base.assumingMemoryBound(to: UInt8.self), bytes.count) == CodecStatus.ok.rawValue
     }
 }

@@ -63,6 +63,9 @@ struct AudioOptions: ParsableArguments {
     @Option(name: .customLong("mel-output"), help: "log (log(mel + 1e-6); default) or db (power_to_db, top_db 80).")
     var scale: AudioConfig.Scale?
 
+    @Flag(name: .customLong("audio-accept-truncated"), help: "Read what a truncated audio file holds instead of refusing it.")
+    var acceptTruncated = false
+
     @Option(name: .customLong("audio-max-seconds"), help: "Refuse to read more than this many seconds of one file (3600).")
     var maxSeconds: Double?
 
@@ -84,6 +87,7 @@ struct AudioOptions: ParsableArguments {
         if let padMode { config.padMode = padMode }
         if let scale { config.scale = scale }
         if let maxSeconds { config.maxSeconds = maxSeconds }
+        if acceptTruncated { config.acceptTruncated = true }
         if seconds != nil && samples != nil {
             throw TesseraError(stage: .config, code: "config.audio", "give --audio-seconds or --audio-samples, not both")
         }

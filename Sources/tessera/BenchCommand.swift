@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
-        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self]
+        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self, IngestBenchCommand.self]
     )
 
     struct ImagesBench: ParsableCommand {
@@ -85,6 +85,35 @@ struct TextBenchCommand: ParsableCommand {
             let defaults = ["bytelevel-bpe", "bert-wordpiece", "unigram", "metaspace-bpe-bytefallback", "w1"].map { "fixtures/text/tokenizers/\($0).json" }
             var bench = TextBench(tokenizers: tokenizer.isEmpty ? defaults : tokenizer, samples: samples)
             bench.minSeconds = seconds
+            bench.runPeers = !noPeers
+            try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
+        }
+    }
+}
+
+struct IngestBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "W1 ingest end to end (samples/s, peak RSS) beside the Python peer and the C libraries' ceiling."
+    )
+
+    @Argument(help: "The W1 corpus folder (python3 ../shared/bench/make_corpus.py w1 DIR).")
+    var folder: String
+
+    @Option(name: .long, help: "The corpus's tokenizer (make_corpus writes DIR.tokenizer.json; the default).")
+    var tokenizer: String?
+
+    @Option(name: .long, help: "A larger corpus (e.g. tools/bench/replicate-corpus DIR 10) for the peak-memory comparison.")
+    var large: String?
+
+    @Flag(name: .long, help: "Skip the Python peer.")
+    var noPeers = false
+
+    func run() throws {
+        try reportingErrors {
+            let trimmed = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+            var bench = IngestBench(folder: folder, tokenizer: tokenizer ?? trimmed + ".tokenizer.json")
+            bench.largeFolder = large
             bench.runPeers = !noPeers
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
         }

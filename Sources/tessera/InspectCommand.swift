@@ -1,21 +1,29 @@
 // `tessera inspect`: what a safetensors file holds, as a table or JSON.
 import ArgumentParser
 import TesseraCore
+import TesseraShards
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Show the tensors and metadata of a safetensors file."
+        abstract: "Show a safetensors file's tensors and metadata, or a dataset's splits, schema, statistics and errors."
     )
 
-    @Argument(help: "A .safetensors file.")
+    @Argument(help: "A .safetensors file, or a dataset folder written by tessera ingest.")
     var path: String
 
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(name: .long, help: "With a dataset: print the tensors of the sample with this key.")
+    var sample: String?
+
     func run() throws {
         try reportingErrors {
+            if FilePath.isDirectory(path) {
+                try DatasetReport.run(folder: path, json: json, sample: sample)
+                return
+            }
             let file = try SafetensorsFile(path: path)
             if json {
                 Console.out(SafetensorsReport.json(file).prettySerialized())

@@ -95,6 +95,9 @@ int CTesseraCodecs_png_start(CTesseraCodecs_png *decoder, int keep_alpha, int gr
 int CTesseraCodecs_png_read(CTesseraCodecs_png *decoder, uint8_t *pixels, size_t stride, int accept_partial,
                             char *message, size_t message_capacity);
 
+/// Baseline for benchmarks: a plain libpng decode of the whole image (8-bit, alpha stripped), nothing else.
+int CTesseraCodecs_png_plain_decode(const uint8_t *data, size_t size);
+
 /// Encodes 8-bit pixels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) as a PNG in memory. On success `*output`
 /// is a malloc'd buffer of `*output_size` bytes that the caller frees with CTesseraCodecs_free.
 int CTesseraCodecs_png_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,

@@ -1,0 +1,35 @@
+// Process-level facts and settings: a monotonic clock, peak memory, the allocator policy.
+#if canImport(Glibc)
+import Glibc
+internal import CMalloc
+#endif
+
+/// Seconds on the monotonic clock (only differences mean anything).
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// This process's peak resident set size so far, in bytes (`VmHWM` of /proc/self/status; 0 if unknown).
+public func peakResidentBytes() -> Int {
+    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return 0 }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 8192)
+    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard count > 0 else { return 0 }
+    let text = String(decoding: buffer.prefix(count), as: UTF8.self)
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+    return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+}
+
+/// Makes glibc's allocator return large blocks to the system. By default glibc raises its mmap threshold
+/// each time a large block is freed (up to 32 MB), after which decode buffers of a few hundred KB come from
+/// per-thread heaps that fragment: measured, the same 20,000-sample ingest peaked anywhere between 70 and
+/// 370 MB from run to run. A fixed threshold (which also turns the adjustment off) keeps it at ~60 MB.
+public func useSteadyAllocator() {
+    #if canImport(Glibc)
+    _ = mallopt(M_MMAP_THRESHOLD, 4194304)
+    #endif
+}

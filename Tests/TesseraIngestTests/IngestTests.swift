@@ -1,0 +1,265 @@
+import Foundation
+import Testing
+import TesseraCore
+import TesseraShards
+@testable import TesseraIngest
+
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+let corpus = packageRoot + "/fixtures/corpus"
+let bertTokenizer = packageRoot + "/fixtures/text/tokenizers/bert-wordpiece.json"
+
+func temporaryFolder(_ label: String = "ingest") throws -> String {
+    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func sampleConfig(_ inputs: [String] = [corpus]) -> IngestConfig {
+    var config = IngestConfig()
+    config.inputs = inputs
+    config.text.tokenizer = bertTokenizer
+    config.valFraction = 0.2
+    config.shardSize = 8
+    return config
+}
+
+@discardableResult
+func ingest(_ config: IngestConfig, to out: String, jobs: Int = 2, overwrite: Bool = false, resume: Bool = false) throws -> IngestSummary {
+    let runner = IngestRunner(config: config, output: out)
+    runner.jobs = jobs
+    runner.overwrite = overwrite
+    runner.resume = resume
+    return try runner.run()
+}
+
+/// Every file below `folder`, relative path -> bytes.
+func contents(_ folder: String) throws -> [String: Data] {
+    var out: [String: Data] = [:]
+    for case let relative as String in FileManager.default.enumerator(atPath: folder) ?? FileManager.DirectoryEnumerator() {
+        var isFolder: ObjCBool = false
+        let path = folder + "/" + relative
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue {
+            out[relative] = try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+    }
+    return out
+}
+
+func errorLines(_ out: String) throws -> [IngestErrorRecord] {
+    let text = try String(contentsOfFile: out + "/errors.jsonl", encoding: .utf8)
+    return text.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }.compactMap(IngestErrorRecord.init(json:))
+}
+
+@Suite struct IngestTests {
+    @Test func sampleCorpusCountsErrorsAndVerifies() throws {
+        let out = try temporaryFolder()
+        let summary = try ingest(sampleConfig(), to: out)
+        #expect(summary.samplesFound == 46)
+        #expect(summary.samplesWritten == 40)
+        let manifest = try DatasetManifest.load(folder: out)
+        #expect(manifest.sampleCount == 40)
+        #expect(manifest.inputs["samples_found"]?.intValue == 46)
+        #expect(manifest.modalities == ["image", "audio", "text"])
+        #expect(Set(manifest.schema.map(\.name)) == ["image", "audio_mel", "text_ids", "text_len", "mask_image", "mask_audio", "mask_text"])
+        // Every bad file has its line, and the counts add up.
+        let errors = try errorLines(out)
+        let bad = ["bad/truncated.jpg", "bad/silent.wav", "bad/noise.png", "bad/folder.jpg", "bad/latin1.txt", "bad/misnamed.wav"]
+        for name in bad { #expect(errors.contains { $0.path.hasSuffix(name) }, "\(name) has an error line") }
+        #expect(Set(errors.map(\.key)).count == summary.samplesFound - manifest.sampleCount)
+        #expect(manifest.inputs["unknown_extensions"]?[".md"]?.intValue == 2)  // README.md and bad/notes.md
+        // Five samples lack a modality and are kept with a mask.
+        #expect(manifest.statistics["presence"]?["audio"]?.intValue == 37)
+        #expect(manifest.statistics["presence"]?["image"]?.intValue == 38)
+        #expect(manifest.statistics["presence"]?["text"]?.intValue == 38)
+        let (problems, shards) = try DatasetVerifier.verify(folder: out)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(shards == manifest.splits.reduce(0) { $0 + $1.shards.count })
+        #expect(!FileManager.default.fileExists(atPath: out + "/.ingest"), "journals are removed at the end")
+    }
+
+    @Test func outputIsTheSameBytesForAnyJobCount() throws {
+        let one = try temporaryFolder(), two = try temporaryFolder(), three = try temporaryFolder()
+        try ingest(sampleConfig(), to: one, jobs: 1)
+        try ingest(sampleConfig(), to: two, jobs: 2)
+        try ingest(sampleConfig(), to: three, jobs: 3)
+        let reference = try contents(one)
+        #expect(reference.count > 5)
+        #expect(try contents(two) == reference)
+        #expect(try contents(three) == reference)
+    }
+
+    @Test func everyFlippedByteIsReportedByVerify() throws {
+        let out = try temporaryFolder()
+        try ingest(sampleConfig(), to: out)
+        let manifest = try DatasetManifest.load(folder: out)
+        let shards = manifest.splits.flatMap(\.shards)
+        var rng = SeededRandom(seed: 99)
+        for trial in 0..<12 {
+            let shard = shards[rng.nextInt(below: shards.count)]
+            let path = out + "/" + shard.file
+            let original = try Data(contentsOf: URL(fileURLWithPath: path))
+            var bytes = original
+            // The header length, the last byte, anywhere: every single flipped bit is caught.
+            let at = trial == 0 ? 3 : (trial == 1 ? bytes.count - 1 : rng.nextInt(below: bytes.count))
+            bytes[at] ^= UInt8(1 << rng.nextInt(below: 8))
+            try bytes.write(to: URL(fileURLWithPath: path))
+            let (problems, _) = try DatasetVerifier.verify(folder: out)
+            #expect(problems.contains { $0.file == path }, "a flipped byte at \(at) of \(shard.file) is reported")
+            #expect(problems.allSatisfy { $0.file == path }, "only that shard is reported")
+            try original.write(to: URL(fileURLWithPath: path))
+        }
+        #expect(try DatasetVerifier.verify(folder: out).problems.isEmpty)
+    }
+
+    @Test func nonEmptyOutputIsRefusedUnlessOverwriteOrResume() throws {
+        let out = try temporaryFolder()
+        try Data("x".utf8).write(to: URL(fileURLWithPath: out + "/something"))
+        let error = try #require(throws: TesseraError.self) { try ingest(sampleConfig(), to: out) }
+        #expect(error.code == "ingest.output-not-empty")
+        try ingest(sampleConfig(), to: out, overwrite: true)
+        // Resuming a finished job changes nothing.
+        let before = try contents(out)
+        let summary = try ingest(sampleConfig(), to: out, resume: true)
+        #expect(summary.alreadyComplete)
+        #expect(try contents(out) == before)
+        var other = sampleConfig()
+        other.seed = 5
+        #expect(throws: TesseraError.self) { try ingest(other, to: out, resume: true) }
+    }
+
+    @Test func splitsAreStableWhenFilesAreAdded() throws {
+        // A subset of the corpus, then all of it: every key keeps its split.
+        let small = try temporaryFolder("subset")
+        let files = try FileManager.default.contentsOfDirectory(atPath: corpus + "/coco").sorted()
+        for name in files.prefix(60) { try FileManager.default.copyItem(atPath: corpus + "/coco/" + name, toPath: small + "/" + name) }
+        let a = try temporaryFolder(), b = try temporaryFolder()
+        try ingest(sampleConfig([small]), to: a)
+        try ingest(sampleConfig([corpus + "/coco"]), to: b)
+        func splits(_ out: String) throws -> [String: String] {
+            var map: [String: String] = [:]
+            let manifest = try DatasetManifest.load(folder: out)
+            for split in manifest.splits {
+                for shard in split.shards {
+                    let file = try SafetensorsFile(path: out + "/" + shard.file)
+                    for key in try JSONValue.parse(file.metadata["keys"] ?? "[]").arrayValue?.compactMap(\.stringValue) ?? [] { map[key] = split.name }
+                }
+            }
+            return map
+        }
+        let first = try splits(a), second = try splits(b)
+        #expect(!first.isEmpty)
+        for (key, split) in first { #expect(second[key] == split, "\(key) stays in \(split)") }
+    }
+
+    @Test func requireAndDropModality() throws {
+        var config = sampleConfig()
+        config.require = [.image, .audio]
+        let out = try temporaryFolder()
+        try ingest(config, to: out)
+        let manifest = try DatasetManifest.load(folder: out)
+        #expect(manifest.statistics["presence"]?["image"]?.intValue == manifest.sampleCount)
+        #expect(manifest.statistics["presence"]?["audio"]?.intValue == manifest.sampleCount)
+        #expect(try errorLines(out).contains { $0.stage == "require" && $0.code == "ingest.missing-required" })
+        // drop-modality keeps samples whose only failure is an optional modality.
+        var lenient = sampleConfig()
+        lenient.onError = .dropModality
+        let out2 = try temporaryFolder()
+        let summary = try ingest(lenient, to: out2)
+        #expect(summary.samplesWritten > 40)
+    }
+
+    @Test func maxErrorsStopsTheRun() throws {
+        var config = sampleConfig()
+        config.maxErrors = 2
+        let out = try temporaryFolder()
+        let error = try #require(throws: TesseraError.self) { try ingest(config, to: out) }
+        #expect(error.code == "ingest.max-errors")
+        #expect(FileManager.default.fileExists(atPath: out + "/errors.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        config.maxErrors = 0.5
+        try ingest(config, to: try temporaryFolder())
+    }
+
+    @Test func csvAndJSONLManifestsWithLabelsAndSplits() throws {
+        let folder = try temporaryFolder("list")
+        try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
+        for name in ["000_790.jpg", "000_790.txt", "001_62554.jpg", "001_62554.ogg", "002_78499.jpg", "002_78499.wav"] {
+            try FileManager.default.copyItem(atPath: corpus + "/coco/" + name, toPath: folder + "/media/" + name)
+        }
+        let csv = """
+            key,image,audio,text,split,label
+            a,media/000_790.jpg,,media/000_790.txt,train,3
+            "b, quoted",media/001_62554.jpg,media/001_62554.ogg,,val,1
+            c,media/002_78499.jpg,media/002_78499.wav,,,0
+            d,../outside.jpg,,,,2
+
+            """
+        try Data(csv.utf8).write(to: URL(fileURLWithPath: folder + "/list.csv"))
+        var config = IngestConfig()
+        config.manifestFile = folder + "/list.csv"
+        config.shardSize = 4
+        let out = try temporaryFolder()
+        let summary = try ingest(config, to: out)
+        #expect(summary.samplesWritten == 3)
+        let errors = try errorLines(out)
+        #expect(errors.count == 1 && errors[0].code == "ingest.outside-path" && errors[0].key == "d")
+        let manifest = try DatasetManifest.load(folder: out)
+        #expect(manifest.split("val")?.samples == 1)
+        #expect(manifest.tensor("label") != nil)
+        let file = try SafetensorsFile(path: out + "/" + (manifest.split("val")?.shards.first?.file ?? ""))
+        #expect(try file.tensor("label").scalars(as: Int32.self) == [1])
+        #expect(file.metadata["keys"] == #"["b, quoted"]"#)
+        // The same as JSONL.
+        let jsonl = [#"{"key": "a", "image": "media/000_790.jpg", "label": 3}"#, #"{"key": "c", "audio": "media/002_78499.wav", "split": "test"}"#]
+        try Data(jsonl.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: folder + "/list.jsonl"))
+        config.manifestFile = folder + "/list.jsonl"
+        let out2 = try temporaryFolder()
+        #expect(try ingest(config, to: out2).samplesWritten == 2)
+        #expect(try DatasetManifest.load(folder: out2).split("test")?.samples == 1)
+    }
+
+    @Test func labelsFromFolders() throws {
+        let root = try temporaryFolder("labels")
+        for (folder, names) in [("cats", ["000_790", "001_62554"]), ("dogs", ["002_78499"])] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            for name in names { try FileManager.default.copyItem(atPath: corpus + "/coco/\(name).jpg", toPath: root + "/\(folder)/\(name).jpg") }
+        }
+        var config = IngestConfig()
+        config.inputs = [root]
+        config.labelFromFolder = true
+        let out = try temporaryFolder()
+        try ingest(config, to: out)
+        let manifest = try DatasetManifest.load(folder: out)
+        #expect(manifest.tensor("label")?.extra["names"] == .array([.string("cats"), .string("dogs")]))
+        let file = try SafetensorsFile(path: out + "/" + (manifest.split("train")?.shards.first?.file ?? ""))
+        let keys = try JSONValue.parse(file.metadata["keys"] ?? "[]").arrayValue?.compactMap(\.stringValue) ?? []
+        let labels = try file.tensor("label").scalars(as: Int32.self)
+        for (key, label) in zip(keys, labels) { #expect(label == (key.hasPrefix("cats/") ? 0 : 1)) }
+    }
+
+    @Test func pythonReaderAgreesWithTesseraDecode() throws {
+        let out = try temporaryFolder()
+        try ingest(sampleConfig(), to: out)
+        let binary = packageRoot + "/.build/debug/tessera"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            Issue.record("build the tessera binary first (swift build)")
+            return
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", packageRoot + "/tools/interop/check_dataset.py", out, binary, corpus, "--tokenizer", bertTokenizer]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("checked 40 samples: OK"))
+    }
+}
