@@ -14,6 +14,10 @@ let package = Package(
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
         .library(name: "TesseraCore", targets: ["TesseraCore"]),
+        .library(name: "TesseraMedia", targets: ["TesseraImage", "TesseraAudio", "TesseraText"]),
+        .library(name: "TesseraShards", targets: ["TesseraShards"]),
+        .library(name: "TesseraIngest", targets: ["TesseraIngest"]),
+        .library(name: "TesseraEngine", targets: ["TesseraEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,8 +34,10 @@ let package = Package(
         systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
         .systemLibrary(name: "CMalloc", path: "Sources/CSystem/CMalloc"),
 
-        // The one C target with code: libpng/libjpeg calls under setjmp, statuses and messages out.
+        // The C targets with code: libpng/libjpeg calls under setjmp (statuses and messages out), and
+        // element-wise kernels built per instruction set (target_clones), which Swift cannot do.
         .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "CTesseraKernels"),
 
         // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.
         .target(name: "TesseraCore", dependencies: ["CCrypto", "CMalloc"]),
@@ -40,9 +46,13 @@ let package = Package(
 
         .target(name: "TesseraAudio", dependencies: ["TesseraCore", "CSndFile", "CSoxr", "CFFTW3f"]),
         .target(name: "TesseraText", dependencies: ["TesseraCore"]),
-        .target(name: "TesseraShards", dependencies: ["TesseraCore"]),
+        .target(name: "TesseraShards", dependencies: ["TesseraCore", "CTesseraKernels"]),
+        // Training: OpenBLAS behind one small module; layers, losses and optimisers with hand-written passes.
+        .target(name: "TesseraBLAS", dependencies: ["COpenBLAS"]),
+        .target(name: "TesseraEngine", dependencies: ["TesseraCore", "TesseraBLAS"]),
         .target(name: "TesseraIngest", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards"]),
-        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest"]),
+        .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest",
+                                                     "TesseraBLAS", "TesseraEngine"]),
 
         .executableTarget(
             name: "tessera",
@@ -57,6 +67,8 @@ let package = Package(
         .testTarget(name: "TesseraAudioTests", dependencies: ["TesseraAudio", "TesseraCore"]),
         .testTarget(name: "TesseraTextTests", dependencies: ["TesseraText", "TesseraCore"]),
         .testTarget(name: "TesseraIngestTests", dependencies: ["TesseraIngest", "TesseraShards", "TesseraCore"]),
+        .testTarget(name: "TesseraShardsTests", dependencies: ["TesseraShards", "TesseraCore"]),
+        .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine", "TesseraCore", "TesseraBLAS"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

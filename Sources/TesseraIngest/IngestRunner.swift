@@ -236,14 +236,7 @@ public final class IngestRunner {
     // MARK: - shards and journals
 
     private func writeShard(_ batch: ShardBatch, split: String, index: Int) throws -> ShardInfo {
-        let relative = ShardNaming.file(split: split, index: index)
-        let path = FilePath.join(output, relative)
-        try FilePath.createDirectories(FilePath.split(path).folder)
-        let keys = JSONValue.array(batch.keys.map { .string($0) }).serialized()
-        let metadata = ["format": "tessera-shard", "format_version": "1", "split": split, "index": String(index), "keys": keys]
-        let bytes = try SafetensorsWriter.write(try batch.tensors(), metadata: metadata, to: path)
-        let sha = try SHA256Digest.hex(ofFile: path)
-        return ShardInfo(file: relative, samples: batch.count, bytes: bytes, sha256: sha)
+        try batch.write(folder: output, split: split, index: index)
     }
 
     private func journalPath(split: String, index: Int) -> String {
@@ -348,12 +341,13 @@ public final class IngestRunner {
         for i in finalSchema.indices {
             switch finalSchema[i].name {
             case "image" where config.image.dtype == .uint8:
+                let axis = config.image.layout == .chw ? 0 : 2
                 if config.imageStatisticsNormalization, let (mean, std) = statistics.imageMeanStd {
-                    finalSchema[i].normalize = Normalization(scale: 1.0 / 255, mean: mean, std: std.map { max($0, 1e-6) })
+                    finalSchema[i].normalize = Normalization(scale: 1.0 / 255, mean: mean, std: std.map { max($0, 1e-6) }, axis: axis)
                 } else {
                     let c = config.image.channels
                     finalSchema[i].normalize = Normalization(scale: 1.0 / 255, mean: (0..<c).map { config.image.channelMean($0) },
-                                                             std: (0..<c).map { config.image.channelStd($0) })
+                                                             std: (0..<c).map { config.image.channelStd($0) }, axis: axis)
                 }
             case "audio_mel":
                 if let (mean, std) = statistics.melMeanStd { finalSchema[i].normalize = Normalization(mean: [mean], std: [max(std, 1e-6)]) }

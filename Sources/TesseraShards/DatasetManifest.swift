@@ -35,27 +35,34 @@ public struct SplitInfo: Sendable, Equatable {
     }
 }
 
-/// How to turn a stored tensor into model input: `(x * scale - mean[c]) / std[c]`, per channel (the
-/// first axis of a sample) or one value for all.
+/// How to turn a stored tensor into model input: `(x * scale - mean[c]) / std[c]`, per channel or one value
+/// for all. The channel is the index along the per-sample axis `axis` (0 for CHW images, 2 for HWC).
 public struct Normalization: Sendable, Equatable {
     public var scale: Double
     public var mean: [Double]
     public var std: [Double]
+    /// The per-sample axis the channels run along (written to JSON only when not 0).
+    public var axis: Int
 
-    public init(scale: Double = 1, mean: [Double], std: [Double]) {
+    public init(scale: Double = 1, mean: [Double], std: [Double], axis: Int = 0) {
         self.scale = scale
         self.mean = mean
         self.std = std
+        self.axis = axis
     }
 
     var json: JSONValue {
-        .object(JSONObject([("scale", .double(scale)), ("mean", .array(mean.map { .double($0) })), ("std", .array(std.map { .double($0) }))]))
+        var object = JSONObject([("scale", .double(scale)), ("mean", .array(mean.map { .double($0) })), ("std", .array(std.map { .double($0) }))])
+        if axis != 0 { object["axis"] = .int(axis) }
+        return .object(object)
     }
 
     init?(json: JSONValue?) {
         guard let json, let mean = json["mean"]?.arrayValue?.compactMap(\.doubleValue),
               let std = json["std"]?.arrayValue?.compactMap(\.doubleValue), !mean.isEmpty, mean.count == std.count else { return nil }
-        self.init(scale: json["scale"]?.doubleValue ?? 1, mean: mean, std: std)
+        let axis = json["axis"]?.intValue ?? 0
+        guard axis >= 0 else { return nil }
+        self.init(scale: json["scale"]?.doubleValue ?? 1, mean: mean, std: std, axis: axis)
     }
 }
 

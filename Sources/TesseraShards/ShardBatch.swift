@@ -53,8 +53,23 @@ public struct ShardBatch {
 
     /// Empties the batch for the next shard (buffers are reused and re-zeroed).
     public mutating func reset() {
-        for i in buffers.indices { buffers[i].withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        for i in buffers.indices { buffers[i].withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         keys.removeAll(keepingCapacity: true)
+    }
+}
+
+extension ShardBatch {
+    /// Writes the batch as shard `index` of `split` under `folder` (durably: temporary name, fsync,
+    /// rename), with the sample keys in its metadata; returns the manifest's entry for it.
+    public func write(folder: String, split: String, index: Int) throws -> ShardInfo {
+        let relative = ShardNaming.file(split: split, index: index)
+        let path = FilePath.join(folder, relative)
+        try FilePath.createDirectories(FilePath.split(path).folder)
+        let keyList = JSONValue.array(keys.map { .string($0) }).serialized()
+        let metadata = ["format": "tessera-shard", "format_version": "1", "split": split, "index": String(index), "keys": keyList]
+        let bytes = try SafetensorsWriter.write(try tensors(), metadata: metadata, to: path)
+        let sha = try SHA256Digest.hex(ofFile: path)
+        return ShardInfo(file: relative, samples: count, bytes: bytes, sha256: sha)
     }
 }
 

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
-        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self, IngestBenchCommand.self]
+        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self, IngestBenchCommand.self, EngineBenchCommand.self]
     )
 
     struct ImagesBench: ParsableCommand {
@@ -115,6 +115,41 @@ struct IngestBenchCommand: ParsableCommand {
             var bench = IngestBench(folder: folder, tokenizer: tokenizer ?? trimmed + ".tokenizer.json")
             bench.largeFolder = large
             bench.runPeers = !noPeers
+            try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
+        }
+    }
+}
+
+struct EngineBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "W2 layers' forward/backward GFLOP/s beside sgemm at the same shapes; the shard loader beside memcpy."
+    )
+
+    @Option(name: .long, help: "A Tessera dataset for the loader (default: a W1-shaped synthetic dataset in a temporary folder).")
+    var dataset: String?
+
+    @Option(name: .long, help: "Threads for OpenBLAS and the engine.")
+    var threads = 2
+
+    @Option(name: .long, help: "Batch size.")
+    var batch = 64
+
+    @Option(name: .long, help: "Minimum seconds per measurement.")
+    var seconds: Double = 0.5
+
+    @Option(name: .long, help: "Only the layers whose name contains this text.")
+    var only: String?
+
+    func run() throws {
+        try reportingErrors {
+            guard threads >= 1, batch >= 1 else { throw ValidationError("--threads and --batch must be at least 1") }
+            var bench = EngineBench()
+            bench.dataset = dataset
+            bench.threads = threads
+            bench.batch = batch
+            bench.minSeconds = seconds
+            bench.only = only
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
         }
     }

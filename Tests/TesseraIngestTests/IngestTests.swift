@@ -262,4 +262,55 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(process.terminationStatus == 0, "\(output)")
         #expect(output.contains("checked 40 samples: OK"))
     }
+
+    @Test func loaderNormalisesHWCAndCHWIngestsAlike() throws {
+        var chwConfig = sampleConfig()
+        chwConfig.image.layout = .chw
+        var hwcConfig = sampleConfig()
+        hwcConfig.image.layout = .hwc
+        let chw = try temporaryFolder(), hwc = try temporaryFolder()
+        try ingest(chwConfig, to: chw)
+        try ingest(hwcConfig, to: hwc)
+        let manifest = try DatasetManifest.load(folder: hwc)
+        #expect(manifest.tensor("image")?.normalize?.axis == 2)
+        var config = LoaderConfig()
+        config.shuffle = .none
+        config.batchSize = 64
+        config.epochs = 1
+        let a = try ShardLoader(folder: chw, config: config), b = try ShardLoader(folder: hwc, config: config)
+        let batchA = try #require(try a.next()), batchB = try #require(try b.next())
+        #expect(batchA.count == batchB.count && batchA.keys == batchB.keys && batchA.count > 0)
+        let shape = try #require(batchA.field("image")?.shape)
+        let (channels, height, width) = (shape[0], shape[1], shape[2])
+        let x = try #require(batchA.floats("image")), y = try #require(batchB.floats("image"))
+        var worst: Float = 0
+        for n in 0..<batchA.count {
+            for c in 0..<channels {
+                for h in 0..<height {
+                    for w in 0..<width {
+                        let u = x[((n * channels + c) * height + h) * width + w]
+                        let v = y[((n * height + h) * width + w) * channels + c]
+                        worst = max(worst, abs(u - v))
+                    }
+                }
+            }
+        }
+        #expect(worst <= 1e-6)
+        // Normalised with the dataset's own statistics: each channel is near mean 0, std 1.
+        let plane = height * width
+        for c in 0..<channels {
+            var sum = 0.0, squares = 0.0, n = 0.0
+            let masks = try #require(batchA.bytes("mask_image"))
+            for s in 0..<batchA.count where masks[s] != 0 {
+                for i in 0..<plane {
+                    let v = Double(x[(s * channels + c) * plane + i])
+                    sum += v
+                    squares += v * v
+                    n += 1
+                }
+            }
+            #expect(abs(sum / n) < 0.35 && abs((squares / n - (sum / n) * (sum / n)).squareRoot() - 1) < 0.35, "channel \(c)")
+        }
+    }
 }
+

@@ -62,7 +62,9 @@ class TesseraDataset:
         x = array.astype(np.float32) * np.float32(norm.get("scale", 1.0))
         mean = np.asarray(norm["mean"], np.float32)
         std = np.asarray(norm["std"], np.float32)
-        shape = (1, -1) + (1,) * (x.ndim - 2) if len(mean) > 1 else (1,) * x.ndim
+        # Channels run along the per-sample axis `axis` (0 for CHW images, 2 for HWC); +1 for the leading N.
+        axis = norm.get("axis", 0) + 1
+        shape = tuple(-1 if i == axis else 1 for i in range(x.ndim)) if len(mean) > 1 else (1,) * x.ndim
         return (x - mean.reshape(shape)) / std.reshape(shape)
 
     def samples(self, normalize=False):

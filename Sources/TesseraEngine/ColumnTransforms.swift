@@ -1,0 +1,173 @@
+// im2col and col2im: the copies between image planes and the column matrix that turns a convolution into
+// one GEMM. The fast versions work out, once per kernel column, which output columns read inside the image,
+// so the inner loops carry no bounds tests; the plain versions stay for the tests that hold them equal.
+
+extension ConvGeometry {
+    /// The output columns [lo, hi) whose input column `ow * stride - padding + j` lies inside the image.
+    @inlinable func validColumns(kernelColumn j: Int) -> (lo: Int, hi: Int) {
+        let outW = outWidth
+        // iw >= 0  <=>  ow >= ceil((padding - j) / stride)
+        let first = padding - j
+        let lo = first <= 0 ? 0 : (first + stride - 1) / stride
+        // iw <= inWidth - 1  <=>  ow <= floor((inWidth - 1 + padding - j) / stride)
+        let last = inWidth - 1 + padding - j
+        let hi = last < 0 ? 0 : last / stride + 1
+        return (min(lo, outW), max(min(hi, outW), min(lo, outW)))
+    }
+}
+
+/// cols [patch, B * outH * outW] from x [B, C, inH, inW]; column b*P + oh*outW + ow holds the patch at (oh, ow).
+@inlinable func im2col<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int,
+                                        threads: Int = EngineThreads.current) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth
+    let stride = g.stride, padding = g.padding, inWidth = g.inWidth, inHeight = g.inHeight
+    nonisolated(unsafe) let (xs, cs) = (x, cols)
+    parallelFor(g.patch, minimumPerThread: 2, threads: threads) { rows in
+        for row in rows {
+            let c = row / (g.kernelHeight * g.kernelWidth)
+            let i = (row / g.kernelWidth) % g.kernelHeight
+            let j = row % g.kernelWidth
+            let (lo, hi) = g.validColumns(kernelColumn: j)
+            let dst = cs + row * n
+            for b in 0..<batch {
+                let src = xs + (b * g.channels + c) * plane
+                let out = dst + b * positions
+                for oh in 0..<outH {
+                    let ih = oh * stride - padding + i
+                    let line = out + oh * outW
+                    guard ih >= 0 && ih < inHeight else {
+                        line.update(repeating: 0, count: outW)
+                        continue
+                    }
+                    if lo > 0 { line.update(repeating: 0, count: lo) }
+                    if hi < outW { (line + hi).update(repeating: 0, count: outW - hi) }
+                    guard hi > lo else { continue }
+                    let from = src + ih * inWidth + (lo * stride - padding + j)
+                    if stride == 1 {
+                        (line + lo).update(from: from, count: hi - lo)
+                    } else {
+                        for k in 0..<(hi - lo) { line[lo + k] = from[k * stride] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// x [B, C, inH, inW] (+)= col2im(cols): the adjoint of im2col. Each (sample, channel) plane is written by
+/// one thread, its kernel offsets (which overlap) in order, so the sums are the same for any thread count.
+@inlinable func col2im<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool,
+                                        threads: Int = EngineThreads.current) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth
+    let stride = g.stride, padding = g.padding, inWidth = g.inWidth, inHeight = g.inHeight
+    nonisolated(unsafe) let (cs, xs) = (cols, x)
+    parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
+        for index in planes {
+            let b = index / g.channels, c = index % g.channels
+            let dst = xs + (b * g.channels + c) * plane
+            if !accumulate { dst.update(repeating: 0, count: plane) }
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let (lo, hi) = g.validColumns(kernelColumn: j)
+                    guard hi > lo else { continue }
+                    let row = (c * g.kernelHeight + i) * g.kernelWidth + j
+                    let from = cs + row * n + b * positions
+                    for oh in 0..<outH {
+                        let ih = oh * stride - padding + i
+                        guard ih >= 0 && ih < inHeight else { continue }
+                        let target = dst + ih * inWidth + (lo * stride - padding + j)
+                        let line = from + oh * outW + lo
+                        if stride == 1 {
+                            for k in 0..<(hi - lo) { target[k] += line[k] }
+                        } else {
+                            for k in 0..<(hi - lo) { target[k * stride] += line[k] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The plain version of `im2col` (a bounds test per element), kept for tests.
+/// cols [patch, B * outH * outW] from x [B, C, inH, inW]; column b*P + oh*outW + ow holds the patch at (oh, ow).
+func im2colReference<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth
+    nonisolated(unsafe) let (xs, cs) = (x, cols)
+    parallelFor(g.patch, minimumPerThread: 4) { rows in
+        for row in rows {
+            let c = row / (g.kernelHeight * g.kernelWidth)
+            let i = (row / g.kernelWidth) % g.kernelHeight
+            let j = row % g.kernelWidth
+            let dst = cs + row * n
+            for b in 0..<batch {
+                let src = xs + (b * g.channels + c) * plane
+                let out = dst + b * positions
+                for oh in 0..<outH {
+                    let ih = oh * g.stride - g.padding + i
+                    let line = out + oh * outW
+                    if ih < 0 || ih >= g.inHeight {
+                        line.update(repeating: 0, count: outW)
+                        continue
+                    }
+                    let srcRow = src + ih * g.inWidth
+                    if g.stride == 1 {
+                        for ow in 0..<outW {
+                            let iw = ow - g.padding + j
+                            line[ow] = iw >= 0 && iw < g.inWidth ? srcRow[iw] : 0
+                        }
+                    } else {
+                        for ow in 0..<outW {
+                            let iw = ow * g.stride - g.padding + j
+                            line[ow] = iw >= 0 && iw < g.inWidth ? srcRow[iw] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The plain version of `col2im`, kept for tests.
+/// x [B, C, inH, inW] (+)= col2im(cols): the adjoint of im2col. Channels are independent, so they run in
+/// parallel; the kernel offsets of one channel, which overlap, run in order.
+func col2imReference<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth
+    nonisolated(unsafe) let (cs, xs) = (cols, x)
+    parallelFor(g.channels) { channels in
+        for c in channels {
+            if !accumulate {
+                for b in 0..<batch { (xs + (b * g.channels + c) * plane).update(repeating: 0, count: plane) }
+            }
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    let row = (c * g.kernelHeight + i) * g.kernelWidth + j
+                    let src = cs + row * n
+                    for b in 0..<batch {
+                        let dst = xs + (b * g.channels + c) * plane
+                        let from = src + b * positions
+                        for oh in 0..<outH {
+                            let ih = oh * g.stride - g.padding + i
+                            guard ih >= 0 && ih < g.inHeight else { continue }
+                            let dstRow = dst + ih * g.inWidth
+                            let line = from + oh * outW
+                            for ow in 0..<outW {
+                                let iw = ow * g.stride - g.padding + j
+                                if iw >= 0 && iw < g.inWidth { dstRow[iw] += line[ow] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+

@@ -1,0 +1,228 @@
+// Convolutions as im2col + GEMM (forward; weight gradient; input gradient through col2im), and transposed
+// convolutions as their exact adjoint. The GEMMs put the long dimension (batch x positions) in N.
+import TesseraCore
+
+/// The geometry of a 2-D convolution from an input plane to an output plane.
+public struct ConvGeometry: Sendable, Equatable {
+    public var channels: Int
+    public var inHeight: Int, inWidth: Int
+    public var kernelHeight: Int, kernelWidth: Int
+    public var stride: Int, padding: Int
+    @inlinable public var outHeight: Int { (inHeight + 2 * padding - kernelHeight) / stride + 1 }
+    @inlinable public var outWidth: Int { (inWidth + 2 * padding - kernelWidth) / stride + 1 }
+    /// Rows of the column matrix: channels x kernel.
+    @inlinable public var patch: Int { channels * kernelHeight * kernelWidth }
+}
+
+/// [C, B*P] (channel-major) to [B, C, P] (batch-major), adding a per-channel bias when given, or adding
+/// into the destination with `accumulate`.
+@inlinable func channelMajorToBatch<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
+                                                     positions: Int, bias: UnsafePointer<T>?, accumulate: Bool = false) {
+    nonisolated(unsafe) let (source, target, biases) = (src, dst, bias)
+    parallelFor(batch) { samples in
+        for b in samples {
+            for c in 0..<channels {
+                let from = source + c * batch * positions + b * positions
+                let to = target + (b * channels + c) * positions
+                let v = biases?[c] ?? 0
+                if accumulate {
+                    for i in 0..<positions { to[i] += from[i] + v }
+                } else if biases != nil {
+                    for i in 0..<positions { to[i] = from[i] + v }
+                } else {
+                    to.update(from: from, count: positions)
+                }
+            }
+        }
+    }
+}
+
+/// Adds each channel's sum over [B, C, P] into `sums` (bias gradients), one thread per channel, in sample
+/// order, so the sums do not depend on the thread count.
+@inlinable func addChannelSums<T: EngineScalar>(_ x: UnsafePointer<T>, into sums: UnsafeMutablePointer<T>, channels: Int, batch: Int, positions: Int) {
+    nonisolated(unsafe) let (source, target) = (x, sums)
+    parallelFor(channels) { range in
+        for c in range {
+            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
+            for b in 0..<batch {
+                let from = source + (b * channels + c) * positions
+                var i = 0
+                while i + 4 <= positions {
+                    s0 += from[i]; s1 += from[i + 1]; s2 += from[i + 2]; s3 += from[i + 3]
+                    i += 4
+                }
+                while i < positions { s0 += from[i]; i += 1 }
+            }
+            target[c] += (s0 + s1) + (s2 + s3)
+        }
+    }
+}
+
+/// y [B, C, P] += bias[c].
+@inlinable func addChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int) {
+    nonisolated(unsafe) let (target, biases) = (y, bias)
+    parallelFor(batch) { samples in
+        for b in samples {
+            for c in 0..<channels {
+                let row = target + (b * channels + c) * positions
+                let v = biases[c]
+                for i in 0..<positions { row[i] += v }
+            }
+        }
+    }
+}
+
+/// [B, C, P] to [C, B*P]; optionally adds each channel's sum into `channelSums` (bias gradients). Each channel
+/// is summed by one thread in sample order, so the sums do not depend on the thread count.
+@inlinable func batchToChannelMajor<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
+                                                     positions: Int, channelSums: UnsafeMutablePointer<T>? = nil) {
+    nonisolated(unsafe) let (source, target, sums) = (src, dst, channelSums)
+    parallelFor(channels) { range in
+        for c in range {
+            // Four partial sums break the chain of dependent adds (one add per cycle becomes four).
+            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
+            for b in 0..<batch {
+                let from = source + (b * channels + c) * positions
+                (target + c * batch * positions + b * positions).update(from: from, count: positions)
+                guard sums != nil else { continue }
+                var i = 0
+                while i + 4 <= positions {
+                    s0 += from[i]; s1 += from[i + 1]; s2 += from[i + 2]; s3 += from[i + 3]
+                    i += 4
+                }
+                while i < positions { s0 += from[i]; i += 1 }
+            }
+            if let sums { sums[c] += (s0 + s1) + (s2 + s3) }
+        }
+    }
+}
+
+/// Conv2d: x [B, Cin, H, W] -> y [B, Cout, H', W'], W [Cout, Cin, kh, kw], b [Cout]; any kernel, stride, padding.
+public final class Conv2d<T: EngineScalar> {
+    public let inChannels: Int, outChannels: Int
+    public let geometry: ConvGeometry
+    public let weight: ParameterRef
+    public let bias: ParameterRef?
+
+    public init(_ params: ParameterSet<T>, _ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, inputHeight: Int, inputWidth: Int, bias: Bool = true) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        geometry = ConvGeometry(channels: inChannels, inHeight: inputHeight, inWidth: inputWidth, kernelHeight: kernel, kernelWidth: kernel,
+                                stride: stride, padding: padding)
+        weight = params.add(name + ".weight", shape: [outChannels, inChannels, kernel, kernel])
+        self.bias = bias ? params.add(name + ".bias", shape: [outChannels]) : nil
+    }
+
+    @inlinable public var outHeight: Int { geometry.outHeight }
+    @inlinable public var outWidth: Int { geometry.outWidth }
+    @inlinable public func outputCount(batch: Int) -> Int { batch * outChannels * outHeight * outWidth }
+
+    public func initialize(_ params: ParameterSet<T>, _ rng: inout SeededRandom) {
+        params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
+    }
+
+    /// Scratch elements needed for a batch: the column matrix (kept from the forward pass for the backward
+    /// pass), the channel-major output or output gradient, and the column gradient.
+    public func workspace(batch: Int) -> Int {
+        let n = batch * outHeight * outWidth
+        return 2 * geometry.patch * n + outChannels * n
+    }
+
+    public func flops(batch: Int) -> Double { 2 * Double(outChannels * geometry.patch * batch * outHeight * outWidth) }
+
+    @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
+        let n = batch * outHeight * outWidth
+        let cols = workspace, out = workspace + geometry.patch * n
+        im2col(x, cols, geometry, batch: batch)
+        // Y' [Cout, N] = W [Cout, patch] @ cols [patch, N]
+        T.gemm(transA: false, transB: false, m: outChannels, n: n, k: geometry.patch, alpha: 1, a: p.value(weight), lda: geometry.patch,
+               b: cols, ldb: n, beta: 0, c: out, ldc: n)
+        channelMajorToBatch(out, y, channels: outChannels, batch: batch, positions: outHeight * outWidth, bias: bias.map { UnsafePointer(p.value($0)) })
+    }
+
+    @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
+                         batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
+        let n = batch * outHeight * outWidth
+        let cols = workspace, dOut = workspace + geometry.patch * n, dCols = dOut + outChannels * n
+        batchToChannelMajor(dy, dOut, channels: outChannels, batch: batch, positions: outHeight * outWidth,
+                            channelSums: bias.map { p.grad($0) })
+        // dW += dY' @ colsᵀ (the columns of x are still in the workspace from the forward pass)
+        T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: n, alpha: 1, a: dOut, lda: n, b: cols, ldb: n,
+               beta: 1, c: p.grad(weight), ldc: geometry.patch)
+        guard let dx else { return }
+        // dcols = Wᵀ @ dY', then col2im
+        T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: outChannels, alpha: 1, a: p.value(weight), lda: geometry.patch,
+               b: dOut, ldb: n, beta: 0, c: dCols, ldc: n)
+        col2im(dCols, dx, geometry, batch: batch, accumulate: accumulate)
+    }
+}
+
+/// ConvTranspose2d: x [B, Cin, H, W] -> y [B, Cout, H', W'] with H' = (H-1)s - 2p + k + output_padding;
+/// W [Cin, Cout, kh, kw] (PyTorch layout), b [Cout]. The adjoint of a Conv2d from y-space to x-space.
+public final class ConvTranspose2d<T: EngineScalar> {
+    public let inChannels: Int, outChannels: Int
+    public let inHeight: Int, inWidth: Int
+    public let outHeight: Int, outWidth: Int
+    /// The convolution this layer is the transpose of (from the output plane back to the input plane).
+    @usableFromInline let geometry: ConvGeometry
+    public let weight: ParameterRef
+    public let bias: ParameterRef?
+
+    public init(_ params: ParameterSet<T>, _ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
+                padding: Int = 0, outputPadding: Int = 0, inputHeight: Int, inputWidth: Int, bias: Bool = true) {
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        inHeight = inputHeight
+        inWidth = inputWidth
+        outHeight = (inputHeight - 1) * stride - 2 * padding + kernel + outputPadding
+        outWidth = (inputWidth - 1) * stride - 2 * padding + kernel + outputPadding
+        geometry = ConvGeometry(channels: outChannels, inHeight: outHeight, inWidth: outWidth, kernelHeight: kernel, kernelWidth: kernel,
+                                stride: stride, padding: padding)
+        weight = params.add(name + ".weight", shape: [inChannels, outChannels, kernel, kernel])
+        self.bias = bias ? params.add(name + ".bias", shape: [outChannels]) : nil
+    }
+
+    @inlinable public func outputCount(batch: Int) -> Int { batch * outChannels * outHeight * outWidth }
+
+    /// PyTorch computes a transposed convolution's fan-in from weight dimension 1 (out channels x kernel).
+    public func initialize(_ params: ParameterSet<T>, _ rng: inout SeededRandom) {
+        params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
+    }
+
+    /// Scratch elements for a batch: the column matrix, the channel-major input (kept from the forward pass
+    /// for the backward pass) and the channel-major input gradient.
+    public func workspace(batch: Int) -> Int {
+        let n = batch * inHeight * inWidth
+        return geometry.patch * n + 2 * inChannels * n
+    }
+
+    public func flops(batch: Int) -> Double { 2 * Double(inChannels * geometry.patch * batch * inHeight * inWidth) }
+
+    @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
+        let n = batch * inHeight * inWidth
+        let cols = workspace, xT = workspace + geometry.patch * n
+        batchToChannelMajor(x, xT, channels: inChannels, batch: batch, positions: inHeight * inWidth)
+        // cols [Cout*k*k, N] = Wᵀ @ X' (W viewed as [Cin, Cout*k*k])
+        T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: inChannels, alpha: 1, a: p.value(weight), lda: geometry.patch,
+               b: xT, ldb: n, beta: 0, c: cols, ldc: n)
+        col2im(cols, y, geometry, batch: batch, accumulate: false)
+        if let bias { addChannelBias(y, p.value(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
+    }
+
+    @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
+                         batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
+        let n = batch * inHeight * inWidth
+        let cols = workspace, xT = workspace + geometry.patch * n, dxT = xT + inChannels * n
+        if let bias { addChannelSums(dy, into: p.grad(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
+        im2col(dy, cols, geometry, batch: batch)
+        // dW [Cin, Cout*k*k] += X' @ dcolsᵀ (X', the channel-major input, is still there from the forward pass)
+        T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: n, alpha: 1, a: xT, lda: n, b: cols, ldb: n,
+               beta: 1, c: p.grad(weight), ldc: geometry.patch)
+        guard let dx else { return }
+        // dX' [Cin, N] = W @ dcols, then back to batch-major
+        T.gemm(transA: false, transB: false, m: inChannels, n: n, k: geometry.patch, alpha: 1, a: p.value(weight), lda: geometry.patch,
+               b: cols, ldb: n, beta: 0, c: dxT, ldc: n)
+        channelMajorToBatch(dxT, dx, channels: inChannels, batch: batch, positions: inHeight * inWidth, bias: nil, accumulate: accumulate)
+    }
+}

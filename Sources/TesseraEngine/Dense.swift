@@ -1,0 +1,120 @@
+// Linear layers and embeddings with masked mean pooling.
+import TesseraCore
+
+/// y = x Wᵀ + b, x [B, in], W [out, in] (PyTorch layout), b [out].
+public final class Linear<T: EngineScalar> {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: ParameterRef
+    public let bias: ParameterRef?
+
+    public init(_ params: ParameterSet<T>, _ name: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = params.add(name + ".weight", shape: [outFeatures, inFeatures])
+        self.bias = bias ? params.add(name + ".bias", shape: [outFeatures]) : nil
+    }
+
+    public func initialize(_ params: ParameterSet<T>, _ rng: inout SeededRandom) {
+        params.pytorchDefault(weight: weight, bias: bias, fanIn: inFeatures, &rng)
+    }
+
+    public func flops(batch: Int) -> Double { 2 * Double(batch * inFeatures * outFeatures) }
+
+    @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>) {
+        // y = x @ Wᵀ
+        T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+               b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+        if let bias {
+            let b = p.value(bias)
+            for r in 0..<batch {
+                let row = y + r * outFeatures
+                for j in 0..<outFeatures { row[j] += b[j] }
+            }
+        }
+    }
+
+    /// Accumulates dW and db; writes (or adds to, with `accumulate`) dx when given.
+    @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
+                         batch: Int, _ p: ParameterSet<T>) {
+        // dW += dyᵀ @ x
+        T.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
+               b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
+        if let bias {
+            let db = p.grad(bias)
+            for r in 0..<batch {
+                let row = dy + r * outFeatures
+                for j in 0..<outFeatures { db[j] += row[j] }
+            }
+        }
+        if let dx {
+            // dx = dy @ W
+            T.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: outFeatures,
+                   b: p.value(weight), ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+        }
+    }
+}
+
+/// Embedding rows averaged over each sequence's valid positions: ids [B, L], lengths [B] (positions below
+/// the length are valid; a length of 0 gives zeros), W [vocab, dim] -> y [B, dim]. Ids outside the
+/// vocabulary count as padding.
+public final class EmbeddingMean<T: EngineScalar> {
+    public let vocabulary: Int
+    public let dimension: Int
+    public let weight: ParameterRef
+
+    public init(_ params: ParameterSet<T>, _ name: String, vocabulary: Int, dimension: Int) {
+        self.vocabulary = vocabulary
+        self.dimension = dimension
+        weight = params.add(name + ".weight", shape: [vocabulary, dimension])
+    }
+
+    public func initialize(_ params: ParameterSet<T>, _ rng: inout SeededRandom) {
+        params.normal(weight, &rng)
+    }
+
+    @inlinable @inline(__always) func valid(_ ids: UnsafePointer<Int32>, _ lengths: UnsafePointer<Int32>, _ b: Int, _ length: Int) -> Int {
+        max(0, min(Int(lengths[b]), length))
+    }
+
+    @inlinable public func forward(ids: UnsafePointer<Int32>, lengths: UnsafePointer<Int32>, length: Int, _ y: UnsafeMutablePointer<T>,
+                        batch: Int, _ p: ParameterSet<T>) {
+        let w = p.value(weight)
+        for b in 0..<batch {
+            let out = y + b * dimension
+            out.update(repeating: 0, count: dimension)
+            let n = valid(ids, lengths, b, length)
+            var used = 0
+            for l in 0..<n {
+                let id = Int(ids[b * length + l])
+                guard id >= 0 && id < vocabulary else { continue }
+                let row = w + id * dimension
+                for d in 0..<dimension { out[d] += row[d] }
+                used += 1
+            }
+            if used > 0 {
+                let scale = 1 / T(used)
+                for d in 0..<dimension { out[d] *= scale }
+            }
+        }
+    }
+
+    @inlinable public func backward(ids: UnsafePointer<Int32>, lengths: UnsafePointer<Int32>, length: Int, _ dy: UnsafePointer<T>,
+                         batch: Int, _ p: ParameterSet<T>) {
+        let dw = p.grad(weight)
+        for b in 0..<batch {
+            let n = valid(ids, lengths, b, length)
+            var used = 0
+            for l in 0..<n where (0..<vocabulary).contains(Int(ids[b * length + l])) { used += 1 }
+            guard used > 0 else { continue }
+            let scale = 1 / T(used)
+            let g = dy + b * dimension
+            for l in 0..<n {
+                let id = Int(ids[b * length + l])
+                guard id >= 0 && id < vocabulary else { continue }
+                let row = dw + id * dimension
+                for d in 0..<dimension { row[d] += g[d] * scale }
+            }
+        }
+    }
+}

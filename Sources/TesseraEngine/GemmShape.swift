@@ -1,0 +1,73 @@
+// The matrix products a layer issues, so a benchmark can time plain sgemm at exactly the same shapes.
+
+/// One GEMM call: C[m, n] (+)= op(A)[m, k] · op(B)[k, n].
+public struct GemmShape: Sendable, Hashable, CustomStringConvertible {
+    public let transA: Bool, transB: Bool
+    public let m: Int, n: Int, k: Int
+    public init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
+        (self.transA, self.transB, self.m, self.n, self.k) = (transA, transB, m, n, k)
+    }
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    /// Elements of A, B and C.
+    public var sizes: (a: Int, b: Int, c: Int) { (m * k, k * n, m * n) }
+    public var lda: Int { transA ? m : k }
+    public var ldb: Int { transB ? k : n }
+    public var description: String { "\(m)x\(n)x\(k)\(transA ? " Aᵀ" : "")\(transB ? " Bᵀ" : "")" }
+}
+
+/// A layer whose cost is its matrix products.
+public protocol GemmLayer {
+    /// The GEMMs of a forward pass over `batch` samples.
+    func forwardGemms(batch: Int) -> [GemmShape]
+    /// The GEMMs of a backward pass; `inputGradient` false for a first layer, whose input needs none.
+    func backwardGemms(batch: Int, inputGradient: Bool) -> [GemmShape]
+}
+
+extension Linear: GemmLayer {
+    public func forwardGemms(batch: Int) -> [GemmShape] {
+        [GemmShape(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures)]
+    }
+    public func backwardGemms(batch: Int, inputGradient: Bool) -> [GemmShape] {
+        [GemmShape(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch)]
+            + (inputGradient ? [GemmShape(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures)] : [])
+    }
+}
+
+extension Conv2d: GemmLayer {
+    public func forwardGemms(batch: Int) -> [GemmShape] {
+        [GemmShape(transA: false, transB: false, m: outChannels, n: batch * outHeight * outWidth, k: geometry.patch)]
+    }
+    public func backwardGemms(batch: Int, inputGradient: Bool) -> [GemmShape] {
+        let n = batch * outHeight * outWidth
+        return [GemmShape(transA: false, transB: true, m: outChannels, n: geometry.patch, k: n)]
+            + (inputGradient ? [GemmShape(transA: true, transB: false, m: geometry.patch, n: n, k: outChannels)] : [])
+    }
+}
+
+extension ConvTranspose2d: GemmLayer {
+    public func forwardGemms(batch: Int) -> [GemmShape] {
+        [GemmShape(transA: true, transB: false, m: geometry.patch, n: batch * inHeight * inWidth, k: inChannels)]
+    }
+    public func backwardGemms(batch: Int, inputGradient: Bool) -> [GemmShape] {
+        let n = batch * inHeight * inWidth
+        return [GemmShape(transA: false, transB: true, m: inChannels, n: geometry.patch, k: n)]
+            + (inputGradient ? [GemmShape(transA: false, transB: false, m: inChannels, n: n, k: geometry.patch)] : [])
+    }
+}
+
+/// A convolution (or transposed convolution): forward and backward through a workspace planned per batch.
+/// The backward pass reads what the forward pass left in the workspace, so call them in pairs on the same
+/// workspace and input.
+public protocol ConvolutionLayer: GemmLayer {
+    associatedtype Scalar: EngineScalar
+    /// Workspace elements for `batch` samples.
+    func workspace(batch: Int) -> Int
+    func outputCount(batch: Int) -> Int
+    func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, batch: Int, _ p: ParameterSet<Scalar>,
+                 workspace: UnsafeMutablePointer<Scalar>)
+    func backward(_ x: UnsafePointer<Scalar>, _ dy: UnsafePointer<Scalar>, _ dx: UnsafeMutablePointer<Scalar>?, accumulate: Bool, batch: Int,
+                  _ p: ParameterSet<Scalar>, workspace: UnsafeMutablePointer<Scalar>)
+}
+
+extension Conv2d: ConvolutionLayer {}
+extension ConvTranspose2d: ConvolutionLayer {}

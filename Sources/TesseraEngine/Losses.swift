@@ -1,0 +1,72 @@
+// Losses with PyTorch's default mean reduction; each returns the loss and writes d(loss)/d(input).
+
+public enum Loss {
+    /// Mean squared error over the elements of the samples whose weight is non-zero (`sampleWeights` nil:
+    /// every sample). Absent samples (weight 0) get zero gradient and do not count in the mean.
+    @inlinable public static func mse<T: EngineScalar>(_ prediction: UnsafePointer<T>, _ target: UnsafePointer<T>, _ gradient: UnsafeMutablePointer<T>,
+                                            batch: Int, perSample: Int, sampleWeights: UnsafePointer<T>? = nil) -> T {
+        var present = 0
+        for b in 0..<batch where (sampleWeights?[b] ?? 1) != 0 { present += 1 }
+        let n = T(present * perSample)
+        var total: T = 0
+        for b in 0..<batch {
+            let w = sampleWeights?[b] ?? 1
+            let base = b * perSample
+            if w == 0 || present == 0 {
+                (gradient + base).update(repeating: 0, count: perSample)
+                continue
+            }
+            for i in 0..<perSample {
+                let d = prediction[base + i] - target[base + i]
+                total += d * d
+                gradient[base + i] = 2 * d / n
+            }
+        }
+        return present == 0 ? 0 : total / n
+    }
+
+    /// Binary cross-entropy on logits, mean over all elements: max(x, 0) - x t + log(1 + e^-|x|).
+    @inlinable public static func bceWithLogits<T: EngineScalar>(_ logits: UnsafePointer<T>, _ target: UnsafePointer<T>, _ gradient: UnsafeMutablePointer<T>,
+                                                      count: Int) -> T {
+        guard count > 0 else { return 0 }
+        let n = T(count)
+        var total: T = 0
+        for i in 0..<count {
+            let x = logits[i], t = target[i]
+            total += max(x, 0) - x * t + T.log1p(T.exp(-abs(x)))
+            gradient[i] = (Activation.sigmoid(x) - t) / n
+        }
+        return total / n
+    }
+
+    /// Softmax cross-entropy over `rows` rows of `classes` logits, averaged over the valid rows (the others,
+    /// padding, get zero gradient): -log softmax(x)[target].
+    @inlinable public static func softmaxCrossEntropy<T: EngineScalar>(_ logits: UnsafePointer<T>, targets: UnsafePointer<Int32>, valid: UnsafePointer<UInt8>,
+                                                            _ gradient: UnsafeMutablePointer<T>, rows: Int, classes: Int) -> T {
+        var count = 0
+        for r in 0..<rows where valid[r] != 0 && targets[r] >= 0 && Int(targets[r]) < classes { count += 1 }
+        let n = T(max(count, 1))
+        var total: T = 0
+        for r in 0..<rows {
+            let x = logits + r * classes, g = gradient + r * classes
+            let t = Int(targets[r])
+            guard valid[r] != 0, t >= 0, t < classes else {
+                g.update(repeating: 0, count: classes)
+                continue
+            }
+            var m = x[0]
+            for c in 1..<classes { m = max(m, x[c]) }
+            var sum: T = 0
+            for c in 0..<classes {
+                let e = T.exp(x[c] - m)
+                g[c] = e
+                sum += e
+            }
+            total += T.log(sum) + m - x[t]
+            let inv = 1 / (sum * n)
+            for c in 0..<classes { g[c] *= inv }
+            g[t] -= 1 / n
+        }
+        return count == 0 ? 0 : total / n
+    }
+}

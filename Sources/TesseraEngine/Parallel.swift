@@ -1,0 +1,32 @@
+// The engine's own threads (im2col, col2im, per-sample loops), sized by the same setting as OpenBLAS's.
+import Dispatch
+import TesseraBLAS
+
+/// How many threads the engine uses, for its own loops and for OpenBLAS alike.
+public enum EngineThreads {
+    @usableFromInline nonisolated(unsafe) static var count = 1
+
+    /// Sets both the engine's and OpenBLAS's thread count. The engine's loops and BLAS calls run one after
+    /// the other, never together, so the two pools do not oversubscribe the cores.
+    public static func configure(_ threads: Int) {
+        count = max(1, threads)
+        BLAS.setThreads(count)
+    }
+
+    @inlinable public static var current: Int { count }
+}
+
+/// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads.
+@inlinable
+func parallelFor(_ n: Int, minimumPerThread: Int = 1, threads available: Int = EngineThreads.current, _ body: @escaping (Range<Int>) -> Void) {
+    let threads = min(available, max(1, n / max(minimumPerThread, 1)))
+    if threads <= 1 || n <= 1 {
+        body(0..<n)
+        return
+    }
+    nonisolated(unsafe) let work = body
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = n * t / threads, hi = n * (t + 1) / threads
+        if lo < hi { work(lo..<hi) }
+    }
+}

@@ -1,0 +1,102 @@
+import Testing
+import TesseraCore
+@testable import TesseraEngine
+
+/// The fast im2col/col2im against their plain reference versions, exactly, over many geometries; and the
+/// bookkeeping the benchmark and the trainer rely on.
+@Suite struct KernelTests {
+    static var geometries: [ConvGeometry] {
+        var out: [ConvGeometry] = []
+        for kernel in 1...5 {
+            for stride in 1...3 {
+                for padding in 0...2 where padding < kernel {
+                    for (h, w) in [(5, 7), (8, 8), (3, 4)] where h + 2 * padding >= kernel && w + 2 * padding >= kernel {
+                        out.append(ConvGeometry(channels: 2, inHeight: h, inWidth: w, kernelHeight: kernel, kernelWidth: kernel,
+                                                stride: stride, padding: padding))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    @Test func fastColumnTransformsEqualTheReference() {
+        var rng = SeededRandom(seed: 3)
+        for threads in [1, 2] {
+            for g in Self.geometries {
+                let batch = 3
+                let inputCount = batch * g.channels * g.inHeight * g.inWidth
+                let colCount = g.patch * batch * g.outHeight * g.outWidth
+                let x = (0..<inputCount).map { _ in rng.nextUnitFloat() - 0.5 }
+                var fast = [Float](repeating: .nan, count: colCount), plain = fast
+                im2col(x, &fast, g, batch: batch, threads: threads)
+                im2colReference(x, &plain, g, batch: batch)
+                #expect(fast == plain, "im2col \(g)")
+                let cols = (0..<colCount).map { _ in rng.nextUnitFloat() - 0.5 }
+                var back = [Float](repeating: 1, count: inputCount), backPlain = back
+                col2im(cols, &back, g, batch: batch, accumulate: true, threads: threads)
+                col2imReference(cols, &backPlain, g, batch: batch, accumulate: true)
+                #expect(back == backPlain, "col2im \(g)")
+            }
+        }
+    }
+
+    @Test func gemmShapesAccountForEveryFlop() {
+        let params = ParameterSet<Float>()
+        let linear = Linear(params, "l", in: 30, out: 7)
+        let conv = Conv2d(params, "c", in: 3, out: 5, kernel: 4, stride: 2, padding: 1, inputHeight: 16, inputWidth: 12)
+        let deconv = ConvTranspose2d(params, "d", in: 4, out: 2, kernel: 3, stride: 2, padding: 1, inputHeight: 5, inputWidth: 6)
+        #expect(linear.forwardGemms(batch: 9).reduce(0) { $0 + $1.flops } == linear.flops(batch: 9))
+        #expect(conv.forwardGemms(batch: 9).reduce(0) { $0 + $1.flops } == conv.flops(batch: 9))
+        #expect(deconv.forwardGemms(batch: 9).reduce(0) { $0 + $1.flops } == deconv.flops(batch: 9))
+        for layer in [linear, conv, deconv] as [any GemmLayer] {
+            let forward = layer.forwardGemms(batch: 9).reduce(0) { $0 + $1.flops }
+            #expect(layer.backwardGemms(batch: 9, inputGradient: true).reduce(0) { $0 + $1.flops } == 2 * forward)
+            #expect(layer.backwardGemms(batch: 9, inputGradient: false).reduce(0) { $0 + $1.flops } == forward)
+        }
+    }
+
+    @Test func initializationFollowsPyTorchDefaultsAndTheSeed() {
+        func make(seed: UInt64) -> ParameterSet<Float> {
+            let params = ParameterSet<Float>()
+            let linear = Linear(params, "l", in: 400, out: 300)
+            let conv = Conv2d(params, "c", in: 8, out: 16, kernel: 3, inputHeight: 8, inputWidth: 8)
+            let embedding = EmbeddingMean(params, "e", vocabulary: 1000, dimension: 64)
+            params.finalize()
+            var rng = SeededRandom(seed: seed)
+            linear.initialize(params, &rng)
+            conv.initialize(params, &rng)
+            embedding.initialize(params, &rng)
+            return params
+        }
+        let a = make(seed: 1), b = make(seed: 1), c = make(seed: 2)
+        let values = { (p: ParameterSet<Float>) in Array(UnsafeBufferPointer(start: p.values, count: p.count)) }
+        #expect(values(a) == values(b))
+        #expect(values(a) != values(c))
+        // kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)): std = bound / sqrt(3).
+        for (name, fanIn) in [("l.weight", 400.0), ("c.weight", 72.0)] {
+            let entry = a.entry(name)!
+            let w = UnsafeBufferPointer(start: a.value(entry.ref), count: entry.ref.count)
+            let bound = 1 / fanIn.squareRoot()
+            #expect(w.allSatisfy { abs(Double($0)) <= bound })
+            let std = (w.reduce(0) { $0 + Double($1) * Double($1) } / Double(w.count)).squareRoot()
+            #expect(abs(std - bound / 3.0.squareRoot()) < 0.05 * bound)
+        }
+        // nn.Embedding: N(0, 1).
+        let e = a.entry("e.weight")!
+        let w = UnsafeBufferPointer(start: a.value(e.ref), count: e.ref.count)
+        let mean = w.reduce(0) { $0 + Double($1) } / Double(w.count)
+        let std = (w.reduce(0) { $0 + Double($1) * Double($1) } / Double(w.count) - mean * mean).squareRoot()
+        #expect(abs(mean) < 0.02 && abs(std - 1) < 0.02)
+    }
+
+    @Test func arenaSlotsAreAlignedAndDisjoint() {
+        let arena = Arena<Float>()
+        let slots = [3, 17, 64, 1, 100].map { arena.reserve($0) }
+        arena.finalize()
+        for (i, slot) in slots.enumerated() {
+            #expect(Int(bitPattern: arena.pointer(slot)) % 64 == 0)
+            if i > 0 { #expect(slots[i - 1].offset + slots[i - 1].count <= slot.offset) }
+        }
+    }
+}
