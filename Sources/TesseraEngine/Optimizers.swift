@@ -27,6 +27,8 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
     public let first: UnsafeMutablePointer<T>
     /// Second moment (Adam).
     public let second: UnsafeMutablePointer<T>
+    /// Per-block sums of the gradient norm, allocated once.
+    @usableFromInline let normScratch: UnsafeMutablePointer<Double>
     /// Updates made so far.
     public var step: Int { stepCount }
     @usableFromInline var stepCount = 0
@@ -38,11 +40,13 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
         first.initialize(repeating: 0, count: max(count, 1))
         second = .allocate(capacity: max(count, 1))
         second.initialize(repeating: 0, count: max(count, 1))
+        normScratch = .allocate(capacity: max(Optimizer.normBlocks(count), 1))
     }
 
     deinit {
         first.deallocate()
         second.deallocate()
+        normScratch.deallocate()
     }
 
     /// Restores the step counter (resuming from a checkpoint; the moments are restored by the caller).
@@ -51,11 +55,20 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
     /// The global L2 norm of the gradients, summed in double precision over fixed blocks (in parallel), then
     /// over the blocks in order: the same value for any thread count.
     @inlinable public static func gradientNorm(_ grads: UnsafePointer<T>, count: Int) -> Double {
-        let block = 1 << 16
-        let blocks = (count + block - 1) / block
-        var partial = [Double](repeating: 0, count: max(blocks, 1))
-        partial.withUnsafeMutableBufferPointer { sums in
-            nonisolated(unsafe) let (out, g) = (sums.baseAddress!, grads)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: max(normBlocks(count), 1))
+        defer { partial.deallocate() }
+        return gradientNorm(grads, count: count, scratch: partial)
+    }
+
+    @inlinable static func normBlocks(_ count: Int) -> Int { (count + normBlock - 1) / normBlock }
+    @usableFromInline static var normBlock: Int { 1 << 16 }
+
+    /// The same, with the per-block sums in `scratch` (normBlocks(count) elements): no allocation.
+    @inlinable static func gradientNorm(_ grads: UnsafePointer<T>, count: Int, scratch: UnsafeMutablePointer<Double>) -> Double {
+        let block = normBlock
+        let blocks = normBlocks(count)
+        do {
+            nonisolated(unsafe) let (out, g) = (scratch, grads)
             parallelFor(blocks) { range in
                 for k in range {
                     var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
@@ -71,7 +84,9 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
                 }
             }
         }
-        return partial.reduce(0, +).squareRoot()
+        var total = 0.0
+        for k in 0..<blocks { total += scratch[k] }
+        return total.squareRoot()
     }
 
     /// One update of `params` from their gradients, at learning rate `lr` (defaults to the config's).
@@ -81,7 +96,7 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
     @inlinable public func update(_ params: ParameterSet<T>, learningRate lr: Double? = nil) -> Double {
         nonisolated(unsafe) let (p, g, m1, m2) = (params.values, params.grads, first, second)
         let count = self.count
-        let norm = Optimizer.gradientNorm(g, count: count)
+        let norm = Optimizer.gradientNorm(g, count: count, scratch: normScratch)
         // torch.nn.utils.clip_grad_norm_ multiplies the gradients by min(1, max_norm / (norm + 1e-6)).
         var clipScale: T = 1
         if let clip = config.clipNorm { clipScale = T(min(1, clip / (norm + 1e-6))) }

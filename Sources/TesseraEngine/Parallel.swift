@@ -16,17 +16,20 @@ public enum EngineThreads {
     @inlinable public static var current: Int { count }
 }
 
-/// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads.
+/// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads. The closure does
+/// not escape, so a call allocates nothing.
 @inlinable
-func parallelFor(_ n: Int, minimumPerThread: Int = 1, threads available: Int = EngineThreads.current, _ body: @escaping (Range<Int>) -> Void) {
+func parallelFor(_ n: Int, minimumPerThread: Int = 1, threads available: Int = EngineThreads.current, _ body: (Range<Int>) -> Void) {
     let threads = min(available, max(1, n / max(minimumPerThread, 1)))
     if threads <= 1 || n <= 1 {
         body(0..<n)
         return
     }
-    nonisolated(unsafe) let work = body
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
-        let lo = n * t / threads, hi = n * (t + 1) / threads
-        if lo < hi { work(lo..<hi) }
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let work = body
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let lo = n * t / threads, hi = n * (t + 1) / threads
+            if lo < hi { work(lo..<hi) }
+        }
     }
 }
