@@ -17,7 +17,9 @@ build: deps
 build-debug: deps
 	$(SWIFT) build --build-tests
 
+# The training tests run the release binary: a few hundred training steps take minutes in a debug build.
 test: deps
+	$(SWIFT) build -c release --product tessera
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

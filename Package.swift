@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "TesseraShards", targets: ["TesseraShards"]),
         .library(name: "TesseraIngest", targets: ["TesseraIngest"]),
         .library(name: "TesseraEngine", targets: ["TesseraEngine"]),
+        .library(name: "TesseraTrain", targets: ["TesseraTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -50,6 +51,7 @@ let package = Package(
         // Training: OpenBLAS behind one small module; layers, losses and optimisers with hand-written passes.
         .target(name: "TesseraBLAS", dependencies: ["COpenBLAS"]),
         .target(name: "TesseraEngine", dependencies: ["TesseraCore", "TesseraBLAS"]),
+        .target(name: "TesseraTrain", dependencies: ["TesseraCore", "TesseraEngine", "TesseraShards", "TesseraImage"]),
         .target(name: "TesseraIngest", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards"]),
         .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest",
                                                      "TesseraBLAS", "TesseraEngine"]),
@@ -57,7 +59,8 @@ let package = Package(
         .executableTarget(
             name: "tessera",
             dependencies: [
-                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest", "TesseraBench",
+                "TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest", "TesseraEngine", "TesseraTrain",
+                "TesseraBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -69,6 +72,7 @@ let package = Package(
         .testTarget(name: "TesseraIngestTests", dependencies: ["TesseraIngest", "TesseraShards", "TesseraCore"]),
         .testTarget(name: "TesseraShardsTests", dependencies: ["TesseraShards", "TesseraCore"]),
         .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine", "TesseraCore", "TesseraBLAS"]),
+        .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain", "TesseraIngest", "TesseraShards", "TesseraEngine", "TesseraCore"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -90,13 +90,15 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
     }
 
     /// One update of `params` from their gradients, at learning rate `lr` (defaults to the config's).
-    /// Returns the gradient norm before clipping. Element-wise, in parallel over blocks: memory-bound, and
+    /// Returns the gradient norm before clipping; when it is not finite, nothing is updated. Element-wise, in parallel over blocks: memory-bound, and
     /// the same result for any thread count.
     @discardableResult
     @inlinable public func update(_ params: ParameterSet<T>, learningRate lr: Double? = nil) -> Double {
         nonisolated(unsafe) let (p, g, m1, m2) = (params.values, params.grads, first, second)
         let count = self.count
         let norm = Optimizer.gradientNorm(g, count: count, scratch: normScratch)
+        // A non-finite gradient would poison every weight: leave them (and the step count) as they are.
+        guard norm.isFinite else { return norm }
         // torch.nn.utils.clip_grad_norm_ multiplies the gradients by min(1, max_norm / (norm + 1e-6)).
         var clipScale: T = 1
         if let clip = config.clipNorm { clipScale = T(min(1, clip / (norm + 1e-6))) }

@@ -25,6 +25,6 @@ struct TesseraCommand: ParsableCommand {
         commandName: "tessera",
         abstract: "Turn raw multimodal media into verified training shards, and train joint models on them.",
         version: Tessera.version,
-        subcommands: [DecodeCommand.self, IngestCommand.self, InspectCommand.self, VerifyCommand.self, BenchCommand.self]
+        subcommands: [DecodeCommand.self, IngestCommand.self, InspectCommand.self, VerifyCommand.self, TrainCommand.self, EncodeCommand.self, EvalCommand.self, BenchCommand.self]
     )
 }

@@ -9,7 +9,8 @@
         ...
     torch_ds = ds.torch(batch_size=64, shuffle=True, seed=0)        # torch.utils.data.IterableDataset
 
-`normalize=True` applies the manifest's schema normalisation: (x * scale - mean[c]) / std[c] per channel.
+`normalize=True` applies the manifest's schema normalisation: (x * scale - mean[c]) / std[c] per channel (along the
+schema's `axis`); the rows of an absent modality (mask 0) stay zeros, as in Tessera's loader.
 Pinned for the tests: numpy 2.4.6, safetensors 0.8.0 (torch 2.13.0+cpu optional).
 """
 import hashlib, json, os
@@ -67,11 +68,22 @@ class TesseraDataset:
         shape = tuple(-1 if i == axis else 1 for i in range(x.ndim)) if len(mean) > 1 else (1,) * x.ndim
         return (x - mean.reshape(shape)) / std.reshape(shape)
 
+    def normalize_all(self, arrays):
+        """Normalises every tensor that has a normalisation; the rows of an absent modality (mask 0) stay
+        zeros, as Tessera's loader delivers them."""
+        out = {k: self.normalize(k, v) for k, v in arrays.items()}
+        for name in out:
+            modality = name.split("_")[0]
+            mask = arrays.get("mask_" + modality)
+            if self.schema[name].get("normalize") and mask is not None:
+                out[name] = out[name] * (mask != 0).reshape((-1,) + (1,) * (out[name].ndim - 1)).astype(out[name].dtype)
+        return out
+
     def samples(self, normalize=False):
         for shard in self.shards:
             arrays, keys = self.shard_arrays(shard)
             if normalize:
-                arrays = {k: self.normalize(k, v) for k, v in arrays.items()}
+                arrays = self.normalize_all(arrays)
             for i, key in enumerate(keys):
                 sample = {name: a[i] for name, a in arrays.items()}
                 sample["key"] = key
@@ -104,7 +116,7 @@ class TesseraDataset:
                 for index in order:
                     arrays, keys = dataset.shard_arrays(dataset.shards[index])
                     if normalize:
-                        arrays = {k: dataset.normalize(k, v) for k, v in arrays.items()}
+                        arrays = dataset.normalize_all(arrays)
                     for start in range(0, len(keys), batch_size):
                         yield {k: torch.from_numpy(np.ascontiguousarray(v[start:start + batch_size])) for k, v in arrays.items()}
 

@@ -1,0 +1,92 @@
+// Checkpoints: weights under PyTorch's names and layouts, Adam's moments beside them, and where training
+// stood (step, loader position), in one safetensors file written atomically.
+import TesseraCore
+import TesseraEngine
+import TesseraShards
+
+/// What a checkpoint holds besides tensors.
+public struct CheckpointState: Sendable, Equatable {
+    public var step: Int
+    public var position: LoaderPosition
+    public var optimizerStep: Int
+}
+
+public enum Checkpoint {
+    public static let formatName = "tessera-checkpoint"
+
+    /// Writes weights, optimiser state and `state` to `path` (temporary file, fsync, rename).
+    public static func save(model: JointModel, optimizer: Optimizer<Float>?, state: CheckpointState, trainConfig: JSONValue, to path: String) throws {
+        var tensors = try model.params.tensors()
+        if let optimizer {
+            for entry in model.params.entries {
+                let first = Array(UnsafeBufferPointer(start: optimizer.first + entry.ref.offset, count: entry.ref.count))
+                let second = Array(UnsafeBufferPointer(start: optimizer.second + entry.ref.offset, count: entry.ref.count))
+                tensors.append(("optimizer.first." + entry.name, try Tensor(shape: entry.shape, scalars: first)))
+                tensors.append(("optimizer.second." + entry.name, try Tensor(shape: entry.shape, scalars: second)))
+            }
+        }
+        let metadata = [
+            "format": formatName, "format_version": "1",
+            "step": String(state.step), "epoch": String(state.position.epoch), "sample": String(state.position.sample),
+            "optimizer_step": String(state.optimizerStep),
+            "model": model.spec.json.serialized(), "train": trainConfig.serialized(),
+        ]
+        _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: path)
+    }
+
+    /// A checkpoint (or a plain weights file) read back.
+    public struct Loaded {
+        public let file: SafetensorsFile
+        public let state: CheckpointState?
+        public let model: ModelSpec?
+        public let train: JSONValue?
+    }
+
+    /// Reads a checkpoint or weights file; the model and state are there when it is a Tessera checkpoint.
+    public static func load(path: String) throws -> Loaded {
+        let file = try SafetensorsFile(path: path)
+        let meta = file.metadata
+        var state: CheckpointState?
+        if meta["format"] == formatName, let step = meta["step"].flatMap(Int.init), let epoch = meta["epoch"].flatMap(Int.init),
+           let sample = meta["sample"].flatMap(Int.init) {
+            state = CheckpointState(step: step, position: LoaderPosition(epoch: epoch, sample: sample),
+                                    optimizerStep: meta["optimizer_step"].flatMap(Int.init) ?? step)
+        }
+        var model: ModelSpec?
+        if let text = meta["model"] {
+            guard let json = try? JSONValue.parse(text) else {
+                throw TesseraError(path: path, stage: .parse, code: "checkpoint.bad-model", "the model in the metadata is not valid JSON")
+            }
+            model = try ModelSpec.parse(json, source: path)
+        }
+        return Loaded(file: file, state: state, model: model, train: meta["train"].flatMap { try? JSONValue.parse($0) })
+    }
+
+    /// Copies weights into the model (every parameter must be there with its shape).
+    public static func restoreWeights(_ loaded: Loaded, into model: JointModel) throws {
+        var named: [String: Tensor] = [:]
+        for entry in model.params.entries {
+            guard let tensor = try? loaded.file.tensor(entry.name) else {
+                throw TesseraError(path: loaded.file.path, stage: .read, code: "checkpoint.missing-weight", "no tensor \"\(entry.name)\" for the model")
+            }
+            named[entry.name] = tensor
+        }
+        try model.params.load(named, source: loaded.file.path)
+    }
+
+    /// Copies Adam's moments into `optimizer`.
+    public static func restoreOptimizer(_ loaded: Loaded, into optimizer: Optimizer<Float>, model: JointModel) throws {
+        for entry in model.params.entries {
+            for (prefix, target) in [("optimizer.first.", optimizer.first), ("optimizer.second.", optimizer.second)] {
+                let name = prefix + entry.name
+                guard let tensor = try? loaded.file.tensor(name), tensor.shape == entry.shape, tensor.dtype == .float32 else {
+                    throw TesseraError(path: loaded.file.path, stage: .read, code: "checkpoint.missing-state", "no float32 \(entry.shape) tensor \"\(name)\"")
+                }
+                try tensor.withScalars(Float.self) { values in
+                    for i in 0..<entry.ref.count { target[entry.ref.offset + i] = values[i] }
+                }
+            }
+        }
+        optimizer.restore(step: loaded.state?.optimizerStep ?? 0)
+    }
+}

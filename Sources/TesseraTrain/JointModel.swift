@@ -1,0 +1,450 @@
+// The joint autoencoder: per-modality encoders, a fusion into one shared code, a shared decoder layer split
+// into per-modality parts, per-modality decoders and losses (Ngiam et al. 2011). Absent and hidden
+// modalities feed nothing into the code; absent ones are not scored.
+import TesseraCore
+import TesseraEngine
+import TesseraShards
+
+/// What the dataset says about one modality's input.
+public struct ModalityInput: Sendable {
+    public var tensor: String
+    /// Per-sample shape ([C, H, W], [mels, frames], [length]).
+    public var shape: [Int]
+    /// The mask tensor (`mask_image`, ...), when the dataset has one.
+    public var mask: String?
+    /// Per-channel (scale / std, mean / std... as stored) normalisation, to undo for `unit` inputs.
+    public var normalization: Normalization?
+    /// Token vocabulary size (text).
+    public var vocabulary: Int
+
+    /// Reads the input of `spec` from a manifest; `source` names the dataset in errors.
+    static func from(_ manifest: DatasetManifest, spec: ModalitySpec, source: String) throws -> ModalityInput {
+        guard let schema = manifest.tensor(spec.input) else {
+            throw TesseraError(path: source, stage: .config, code: "model.no-input",
+                               "the model's \(spec.name) reads \"\(spec.input)\", which the dataset does not have (it has \(manifest.schema.map(\.name).joined(separator: ", ")))")
+        }
+        let wantType: DType = spec.name == "text" ? .int32 : (schema.normalize != nil ? schema.dtype : .float32)
+        guard schema.dtype == wantType || (spec.name != "text" && schema.normalize != nil) else {
+            throw TesseraError(path: source, stage: .config, code: "model.input-type", "\(spec.input) is \(schema.dtype.rawValue); \(spec.name) needs \(wantType.rawValue)")
+        }
+        if spec.name == "text" && manifest.tensor("text_len") == nil {
+            throw TesseraError(path: source, stage: .config, code: "model.no-input", "text needs text_len in the dataset")
+        }
+        var vocabulary = 0
+        if let tokenizer = schema.extra["tokenizer"], let size = tokenizer["vocabularySize"]?.intValue { vocabulary = size }
+        let mask = "mask_" + spec.name
+        return ModalityInput(tensor: spec.input, shape: schema.shape, mask: manifest.tensor(mask) != nil ? mask : nil,
+                             normalization: schema.normalize, vocabulary: vocabulary)
+    }
+}
+
+/// One modality, built.
+final class ModalityBranch {
+    let spec: ModalitySpec
+    let input: ModalityInput
+    let encoder: LayerStack
+    let decoder: LayerStack
+    /// The encoder input when it is not the batch itself (`unit` scale), and the MSE target.
+    let unitInput: ArenaSlot?
+    /// 1 where the sample has the modality / where the encoders may see it.
+    let present: ArenaSlot
+    let visible: ArenaSlot
+    /// Decoder input (this modality's part of the shared layer) and its gradient.
+    let part: ArenaSlot?
+    let partGradient: ArenaSlot?
+    /// Mean fusion: this modality's projection to the code.
+    var projection: Linear<Float>?
+    var projected: ArenaSlot?
+    var projectedGradient: ArenaSlot?
+    /// Cross-entropy: which positions count.
+    let validPositions: UnsafeMutablePointer<UInt8>?
+    var encoderWidth: Int { encoder.outputCount }
+
+    init(spec: ModalitySpec, input: ModalityInput, encoder: LayerStack, decoder: LayerStack, unitInput: ArenaSlot?, present: ArenaSlot,
+         visible: ArenaSlot, part: ArenaSlot?, partGradient: ArenaSlot?, maxBatch: Int) {
+        (self.spec, self.input, self.encoder, self.decoder, self.unitInput) = (spec, input, encoder, decoder, unitInput)
+        (self.present, self.visible, self.part, self.partGradient) = (present, visible, part, partGradient)
+        validPositions = spec.loss == .crossEntropy ? .allocate(capacity: maxBatch * max(input.shape.first ?? 1, 1)) : nil
+    }
+
+    deinit { validPositions?.deallocate() }
+}
+
+/// A batch as the model reads it: pointers into a loader batch (or any buffers of the same layout).
+public struct ModelBatch {
+    public var count: Int
+    /// Model-ready floats per input tensor (image, audio_mel, ...).
+    public var floats: [String: UnsafeMutablePointer<Float>]
+    public var ids: UnsafePointer<Int32>?
+    public var lengths: UnsafePointer<Int32>?
+    /// Presence masks per modality name (nil: present).
+    public var masks: [String: UnsafePointer<UInt8>]
+
+    public init(count: Int, floats: [String: UnsafeMutablePointer<Float>], ids: UnsafePointer<Int32>?, lengths: UnsafePointer<Int32>?,
+                masks: [String: UnsafePointer<UInt8>]) {
+        (self.count, self.floats, self.ids, self.lengths, self.masks) = (count, floats, ids, lengths, masks)
+    }
+
+    /// The batch of a loader.
+    public init(_ batch: LoaderBatch) {
+        var floats: [String: UnsafeMutablePointer<Float>] = [:]
+        var masks: [String: UnsafePointer<UInt8>] = [:]
+        for field in batch.fields {
+            if field.dtype == .float32, let pointer = batch.floats(field.name) { floats[field.name] = pointer }
+            if field.name.hasPrefix("mask_"), let pointer = batch.bytes(field.name) { masks[String(field.name.dropFirst(5))] = UnsafePointer(pointer) }
+        }
+        self.init(count: batch.count, floats: floats, ids: batch.int32s("text_ids").map { UnsafePointer($0) },
+                  lengths: batch.int32s("text_len").map { UnsafePointer($0) }, masks: masks)
+    }
+}
+
+/// Per-modality losses of one forward pass (NaN where a modality had no sample present).
+public struct ModalityLosses: Sendable {
+    public var values: [String: Double] = [:]
+    /// The weighted sum (what is minimised).
+    public var total: Double = 0
+}
+
+/// The joint autoencoder with its parameters, activations and losses.
+public final class JointModel {
+    public let spec: ModelSpec
+    public let params = ParameterSet<Float>()
+    let arena = Arena<Float>()
+    public let maxBatch: Int
+    let branches: [ModalityBranch]
+    /// Concat fusion: the encoders' outputs side by side, and the projection to the code.
+    let fusion: Linear<Float>?
+    let fused: ArenaSlot?
+    let fusedGradient: ArenaSlot?
+    let code: ArenaSlot?
+    let codeGradient: ArenaSlot?
+    let shared: Linear<Float>?
+    let sharedOut: ArenaSlot?
+    let sharedGradient: ArenaSlot?
+    /// The width of the shared code.
+    public var codeWidth: Int { spec.fusion == .none ? branches[0].encoderWidth : spec.code }
+    public var modalityNames: [String] { branches.map(\.spec.name) }
+
+    /// Builds the model for a dataset's inputs; `source` names the model file in errors.
+    public init(spec: ModelSpec, manifest: DatasetManifest, maxBatch: Int, source: String) throws {
+        self.spec = spec
+        self.maxBatch = maxBatch
+        guard maxBatch > 0 else { throw TesseraError(stage: .config, code: "train.batch-size", "the batch size must be at least 1") }
+        func fail(_ message: String) -> TesseraError { TesseraError(path: source, stage: .config, code: "model.shape", message) }
+        let inputs = try spec.modalities.map { try ModalityInput.from(manifest, spec: $0, source: source) }
+
+        // Encoders first (their parameters come first, in modality order), then fusion, shared, decoders.
+        var encoders: [LayerStack] = []
+        for (m, input) in zip(spec.modalities, inputs) {
+            let encoder = try LayerStack(name: "\(m.name).encoder", specs: m.encoder, inputShape: input.shape, vocabulary: input.vocabulary,
+                                         maxBatch: maxBatch, params: params, arena: arena, source: source)
+            if spec.fusion != .none && encoder.outputShape.count != 1 {
+                throw fail("\(m.name).encoder ends in \(encoder.outputShape); it must end in a vector (add \"flatten\")")
+            }
+            encoders.append(encoder)
+        }
+        let partWidth: Int
+        var projections: [Linear<Float>?] = Array(repeating: nil, count: spec.modalities.count)
+        switch spec.fusion {
+        case .concat:
+            let total = encoders.reduce(0) { $0 + $1.outputCount }
+            fusion = Linear(params, "fusion", in: total, out: spec.code)
+            fused = arena.reserve(maxBatch * total)
+            fusedGradient = arena.reserve(maxBatch * total)
+        case .mean:
+            for (i, m) in spec.modalities.enumerated() {
+                projections[i] = Linear(params, "fusion.\(m.name)", in: encoders[i].outputCount, out: spec.code)
+            }
+            fusion = nil
+            fused = nil
+            fusedGradient = nil
+        case .none:
+            fusion = nil
+            fused = nil
+            fusedGradient = nil
+        }
+        if spec.fusion == .none {
+            code = nil
+            codeGradient = nil
+            shared = nil
+            sharedOut = nil
+            sharedGradient = nil
+            partWidth = encoders[0].outputCount
+        } else {
+            code = arena.reserve(maxBatch * spec.code)
+            codeGradient = arena.reserve(maxBatch * spec.code)
+            shared = Linear(params, "shared", in: spec.code, out: spec.sharedWidth * spec.modalities.count)
+            sharedOut = arena.reserve(maxBatch * spec.sharedWidth * spec.modalities.count)
+            sharedGradient = arena.reserve(maxBatch * spec.sharedWidth * spec.modalities.count)
+            partWidth = spec.sharedWidth
+        }
+
+        var branches: [ModalityBranch] = []
+        for (i, (m, input)) in zip(spec.modalities, inputs).enumerated() {
+            let decoderInput = spec.fusion == .none ? encoders[0].outputShape : [partWidth]
+            let decoder = try LayerStack(name: "\(m.name).decoder", specs: m.decoder, inputShape: decoderInput, vocabulary: input.vocabulary,
+                                         maxBatch: maxBatch, params: params, arena: arena, source: source)
+            switch m.loss {
+            case .mse:
+                guard decoder.outputShape == input.shape else {
+                    throw fail("\(m.name).decoder ends in \(decoder.outputShape); the reconstruction must have the input's shape \(input.shape)")
+                }
+            case .crossEntropy:
+                guard m.name == "text", decoder.outputShape.count == 2, decoder.outputShape[0] == input.shape.first else {
+                    throw fail("\(m.name).decoder ends in \(decoder.outputShape); cross-entropy needs [\(input.shape.first ?? 0), vocabulary] logits")
+                }
+            }
+            if m.scale == .unit && (input.normalization == nil || m.name == "text") {
+                throw fail("\(m.name): scale \"unit\" needs a normalised stored input (an image)")
+            }
+            let unit = m.scale == .unit ? arena.reserve(maxBatch * input.shape.reduce(1, *)) : nil
+            let part = spec.fusion == .none ? nil : arena.reserve(maxBatch * partWidth)
+            let partGradient = spec.fusion == .none ? nil : arena.reserve(maxBatch * partWidth)
+            let branch = ModalityBranch(spec: m, input: input, encoder: encoders[i], decoder: decoder, unitInput: unit,
+                                        present: arena.reserve(maxBatch), visible: arena.reserve(maxBatch), part: part,
+                                        partGradient: partGradient, maxBatch: maxBatch)
+            if let projection = projections[i] {
+                branch.projection = projection
+                branch.projected = arena.reserve(maxBatch * spec.code)
+                branch.projectedGradient = arena.reserve(maxBatch * spec.code)
+            }
+            branches.append(branch)
+        }
+        self.branches = branches
+        params.finalize()
+        arena.finalize()
+    }
+
+    /// PyTorch's default initialisation from `seed`, layer by layer in parameter order.
+    public func initialize(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        for branch in branches { branch.encoder.initialize(&rng) }
+        fusion?.initialize(params, &rng)
+        for branch in branches { branch.projection?.initialize(params, &rng) }
+        shared?.initialize(params, &rng)
+        for branch in branches { branch.decoder.initialize(&rng) }
+    }
+
+    /// Bytes of activations planned for `maxBatch`.
+    public var activationBytes: Int { arena.byteCount }
+
+    // MARK: - forward and backward
+
+    /// The encoder input of a branch for this batch. A text encoder starts with the embedding, which reads the
+    /// ids itself; it gets a placeholder float input that nothing reads.
+    private func input(_ branch: ModalityBranch, _ batch: ModelBatch) -> UnsafeMutablePointer<Float>? {
+        if let unit = branch.unitInput { return arena.pointer(unit) }
+        if branch.encoder.startsWithEmbedding { return arena.pointer(branch.present) }
+        return batch.floats[branch.input.tensor]
+    }
+
+    /// Fills presence and visibility masks, and unit-scaled inputs. `visibleModalities` nil: every present
+    /// modality is visible; `hide(sample)` returns modalities to hide for a sample (modality dropout).
+    func prepare(_ batch: ModelBatch, visibleModalities: Set<String>?, hide: ((Int, [String]) -> Set<String>)?) throws {
+        let n = batch.count
+        for branch in branches {
+            let present = arena.pointer(branch.present)
+            let mask = batch.masks[branch.spec.name]
+            for b in 0..<n { present[b] = (mask?[b] ?? 1) != 0 ? 1 : 0 }
+            if branch.spec.name != "text" && batch.floats[branch.input.tensor] == nil {
+                throw TesseraError(stage: .read, code: "train.missing-input", "the batch has no float tensor \(branch.input.tensor)")
+            }
+            if branch.spec.name == "text" && (batch.ids == nil || batch.lengths == nil) {
+                throw TesseraError(stage: .read, code: "train.missing-input", "the batch has no text_ids/text_len")
+            }
+            if let unit = branch.unitInput, let source = batch.floats[branch.input.tensor], let normalization = branch.input.normalization {
+                unitScale(source, arena.pointer(unit), shape: branch.input.shape, normalization: normalization, count: n)
+            }
+        }
+        for b in 0..<n {
+            let present = branches.filter { arena.pointer($0.present)[b] != 0 }.map(\.spec.name)
+            let hidden = hide?(b, present) ?? []
+            for branch in branches {
+                let name = branch.spec.name
+                let isPresent = arena.pointer(branch.present)[b] != 0
+                let shown = isPresent && !hidden.contains(name) && (visibleModalities?.contains(name) ?? true)
+                arena.pointer(branch.visible)[b] = shown ? 1 : 0
+            }
+        }
+    }
+
+    /// The stored value times its scale (pixels in [0, 1]) from the loader's (x * scale - mean) / std.
+    private func unitScale(_ source: UnsafeMutablePointer<Float>, _ target: UnsafeMutablePointer<Float>, shape: [Int], normalization: Normalization, count: Int) {
+        let perSample = shape.reduce(1, *)
+        let channels = normalization.mean.count
+        let axis = normalization.axis
+        let inner = channels > 1 && axis < shape.count ? shape[(axis + 1)...].reduce(1, *) : perSample
+        for i in 0..<(count * perSample) {
+            let c = channels > 1 ? (i % perSample / inner) % channels : 0
+            target[i] = source[i] * Float(normalization.std[c]) + Float(normalization.mean[c])
+        }
+    }
+
+    /// The forward pass: encoders, fusion, shared layer, decoders.
+    func forward(_ batch: ModelBatch) {
+        let n = batch.count
+        for branch in branches {
+            branch.encoder.ids = batch.ids
+            branch.encoder.lengths = batch.lengths
+            guard let x = input(branch, batch) else { continue }
+            branch.encoder.forward(input: x, batch: n)
+        }
+        fuse(count: n)
+        decode(count: n)
+    }
+
+    /// The shared code from the encoders' outputs and the visibility masks.
+    func fuse(count n: Int) {
+        switch spec.fusion {
+        case .none:
+            break
+        case .concat:
+            guard let fusion, let fused, let code else { return }
+            let total = fusion.inFeatures
+            let x = arena.pointer(fused)
+            var offset = 0
+            for branch in branches {
+                let h = branch.encoder.output, width = branch.encoderWidth, visible = arena.pointer(branch.visible)
+                for b in 0..<n {
+                    let row = x + b * total + offset
+                    if visible[b] != 0 { row.update(from: h + b * width, count: width) } else { row.update(repeating: 0, count: width) }
+                }
+                offset += width
+            }
+            fusion.forward(x, arena.pointer(code), batch: n, params)
+        case .mean:
+            guard let code else { return }
+            let z = arena.pointer(code), width = spec.code
+            z.update(repeating: 0, count: n * width)
+            var counts = [Float](repeating: 0, count: n)
+            for branch in branches {
+                guard let projection = branch.projection, let projected = branch.projected else { continue }
+                let p = arena.pointer(projected), visible = arena.pointer(branch.visible)
+                projection.forward(branch.encoder.output, p, batch: n, params)
+                for b in 0..<n where visible[b] != 0 {
+                    counts[b] += 1
+                    for j in 0..<width { z[b * width + j] += p[b * width + j] }
+                }
+            }
+            for b in 0..<n where counts[b] > 1 {
+                let scale = 1 / counts[b]
+                for j in 0..<width { z[b * width + j] *= scale }
+            }
+        }
+    }
+
+    /// The code as computed: [count, codeWidth].
+    public var codePointer: UnsafeMutablePointer<Float> {
+        if let code { return arena.pointer(code) }
+        return branches[0].encoder.output
+    }
+
+    func decode(count n: Int) {
+        if spec.fusion == .none {
+            branches[0].decoder.forward(input: codePointer, batch: n)
+            return
+        }
+        guard let shared, let sharedOut else { return }
+        let s = arena.pointer(sharedOut)
+        shared.forward(codePointer, s, batch: n, params)
+        spec.sharedActivation.forward(s, s, count: n * shared.outFeatures)
+        let parts = branches.map { (arena.pointer($0.part!), spec.sharedWidth) }
+        FeatureConcat.split(s, into: parts, batch: n)
+        for branch in branches { branch.decoder.forward(input: arena.pointer(branch.part!), batch: n) }
+    }
+
+    /// The reconstruction losses (and their gradients in the decoders' output gradients).
+    func losses(_ batch: ModelBatch) -> ModalityLosses {
+        let n = batch.count
+        var result = ModalityLosses()
+        for branch in branches {
+            let r = branch.decoder.output, dr = branch.decoder.outputGradient
+            let present = arena.pointer(branch.present)
+            let loss: Float
+            switch branch.spec.loss {
+            case .mse:
+                guard let target = branch.unitInput.map({ arena.pointer($0) }) ?? batch.floats[branch.input.tensor] else { continue }
+                loss = Loss.mse(r, target, dr, batch: n, perSample: branch.decoder.outputCount, sampleWeights: present)
+            case .crossEntropy:
+                guard let ids = batch.ids, let lengths = batch.lengths, let valid = branch.validPositions else { continue }
+                let length = branch.decoder.outputShape[0], classes = branch.decoder.outputShape[1]
+                for b in 0..<n {
+                    let used = present[b] != 0 ? max(0, min(Int(lengths[b]), length)) : 0
+                    for l in 0..<length { valid[b * length + l] = l < used ? 1 : 0 }
+                }
+                loss = Loss.softmaxCrossEntropy(r, targets: ids, valid: valid, dr, rows: n * length, classes: classes)
+            }
+            let anyPresent = (0..<n).contains { present[$0] != 0 }
+            result.values[branch.spec.name] = anyPresent ? Double(loss) : .nan
+            let weight = Float(branch.spec.weight)
+            if weight != 1 {
+                let count = n * branch.decoder.outputCount
+                for i in 0..<count { dr[i] *= weight }
+            }
+            if anyPresent { result.total += branch.spec.weight * Double(loss) }
+        }
+        return result
+    }
+
+    /// The backward pass from the decoders' output gradients (set by `losses`); accumulates parameter gradients.
+    func backward(_ batch: ModelBatch) {
+        let n = batch.count
+        if spec.fusion == .none {
+            let branch = branches[0]
+            branch.decoder.backward(input: codePointer, inputGradient: branch.encoder.outputGradient, batch: n)
+            if let x = input(branch, batch) { branch.encoder.backward(input: x, inputGradient: nil, batch: n) }
+            return
+        }
+        guard let shared, let sharedOut, let sharedGradient, let codeGradient else { return }
+        for branch in branches {
+            branch.decoder.backward(input: arena.pointer(branch.part!), inputGradient: arena.pointer(branch.partGradient!), batch: n)
+        }
+        let ds = arena.pointer(sharedGradient)
+        FeatureConcat.concat(branches.map { (UnsafePointer(arena.pointer($0.partGradient!)), spec.sharedWidth) }, into: ds, batch: n)
+        spec.sharedActivation.backward(output: arena.pointer(sharedOut), ds, ds, count: n * shared.outFeatures)
+        let dz = arena.pointer(codeGradient)
+        shared.backward(codePointer, ds, dz, batch: n, params)
+        switch spec.fusion {
+        case .none:
+            break
+        case .concat:
+            guard let fusion, let fused, let fusedGradient else { return }
+            let dx = arena.pointer(fusedGradient), total = fusion.inFeatures
+            fusion.backward(arena.pointer(fused), dz, dx, batch: n, params)
+            var offset = 0
+            for branch in branches {
+                let dh = branch.encoder.outputGradient, width = branch.encoderWidth, visible = arena.pointer(branch.visible)
+                for b in 0..<n {
+                    let row = dh + b * width
+                    if visible[b] != 0 { row.update(from: dx + b * total + offset, count: width) } else { row.update(repeating: 0, count: width) }
+                }
+                offset += width
+            }
+        case .mean:
+            let width = spec.code
+            var counts = [Float](repeating: 0, count: n)
+            for branch in branches {
+                let visible = arena.pointer(branch.visible)
+                for b in 0..<n where visible[b] != 0 { counts[b] += 1 }
+            }
+            for branch in branches {
+                guard let projection = branch.projection, let projectedGradient = branch.projectedGradient else { continue }
+                let dp = arena.pointer(projectedGradient), visible = arena.pointer(branch.visible)
+                for b in 0..<n {
+                    let scale: Float = visible[b] != 0 ? 1 / max(counts[b], 1) : 0
+                    for j in 0..<width { dp[b * width + j] = dz[b * width + j] * scale }
+                }
+                projection.backward(branch.encoder.output, dp, branch.encoder.outputGradient, batch: n, params)
+            }
+        }
+        for branch in branches {
+            guard let x = input(branch, batch) else { continue }
+            branch.encoder.backward(input: x, inputGradient: nil, batch: n)
+        }
+    }
+
+    /// The reconstruction of a modality, [count] + its output shape.
+    func reconstruction(_ name: String) -> (pointer: UnsafeMutablePointer<Float>, perSample: Int)? {
+        branches.first { $0.spec.name == name }.map { ($0.decoder.output, $0.decoder.outputCount) }
+    }
+}

@@ -1,0 +1,77 @@
+// The built-in models. `m1` is W2's model exactly (../shared/bench/WORKLOAD.md); `seed-conv` the image-only
+// convolutional autoencoder this project grew from; `small` a quick joint model for the demo and tests.
+// `tessera train --print-model NAME` writes any of them as a model file to start from.
+import TesseraCore
+import TesseraShards
+
+public enum ModelPresets {
+    public static let names = ["m1", "seed-conv", "small"]
+
+    /// The preset `name`, sized for the dataset's inputs where the preset allows.
+    public static func spec(_ name: String, for manifest: DatasetManifest) throws -> ModelSpec {
+        func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "model.preset", "preset \(name): \(message)") }
+        func imageShape() throws -> (Int, Int, Int) {
+            guard let image = manifest.tensor("image"), image.shape.count == 3, image.extra["layout"]?.stringValue != "hwc" else {
+                throw fail("needs CHW images in the dataset")
+            }
+            let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
+            guard h % 4 == 0, w % 4 == 0, h >= 8, w >= 8 else { throw fail("needs image sides divisible by 4 (got \(h)x\(w)); write a model file") }
+            return (c, h, w)
+        }
+        func conv(_ out: Int, _ k: Int, _ s: Int, _ p: Int) -> LayerSpec { .conv2d(out: out, kernel: k, stride: s, padding: p) }
+        func deconv(_ out: Int, _ k: Int, _ s: Int, _ p: Int) -> LayerSpec { .convTranspose2d(out: out, kernel: k, stride: s, padding: p, outputPadding: 0) }
+        let relu = LayerSpec.activation(.relu)
+        switch name {
+        case "m1":
+            let image = ModalitySpec(name: "image", input: "image", scale: .normalized,
+                                     encoder: [conv(32, 4, 2, 1), relu, conv(64, 4, 2, 1), relu, .flatten, .linear(out: 256), relu],
+                                     decoder: [.linear(out: 16384), relu, .reshape([64, 16, 16]), deconv(32, 4, 2, 1), relu, deconv(3, 4, 2, 1)],
+                                     loss: .mse, weight: 1)
+            let audio = ModalitySpec(name: "audio", input: "audio_mel", scale: .normalized,
+                                     encoder: [.flatten, .linear(out: 512), relu, .linear(out: 256), relu],
+                                     decoder: [.linear(out: 512), relu, .linear(out: 4160), .reshape([64, 65])], loss: .mse, weight: 1)
+            let text = ModalitySpec(name: "text", input: "text_ids", scale: .normalized,
+                                    encoder: [.embedding(vocabulary: 4096, dimension: 128), .linear(out: 256), relu],
+                                    decoder: [.linear(out: 2048), relu, .reshape([32, 64]), .linear(out: 4096)], loss: .crossEntropy, weight: 1)
+            return ModelSpec(name: "m1", modalities: [image, audio, text], fusion: .concat, code: 128, sharedWidth: 256, sharedActivation: .relu)
+        case "seed-conv":
+            let (_, h, w) = try imageShape()
+            let image = ModalitySpec(name: "image", input: "image", scale: .unit,
+                                     encoder: [conv(64, 3, 1, 1), relu, .maxPool(kernel: 2, stride: 2), conv(64, 3, 1, 1), relu,
+                                               .maxPool(kernel: 2, stride: 2), .flatten],
+                                     decoder: [.reshape([64, h / 4, w / 4]), deconv(64, 2, 2, 0), relu, deconv(64, 2, 2, 0), relu,
+                                               conv(3, 3, 1, 1), .activation(.sigmoid)],
+                                     loss: .mse, weight: 1)
+            return ModelSpec(name: "seed-conv", modalities: [image], fusion: .none, code: 0, sharedWidth: 0, sharedActivation: .relu)
+        case "small":
+            var modalities: [ModalitySpec] = []
+            if manifest.tensor("image") != nil {
+                let (c, h, w) = try imageShape()
+                modalities.append(ModalitySpec(name: "image", input: "image", scale: .normalized,
+                                               encoder: [conv(16, 4, 2, 1), relu, conv(32, 4, 2, 1), relu, .flatten, .linear(out: 128), relu],
+                                               decoder: [.linear(out: 32 * (h / 4) * (w / 4)), relu, .reshape([32, h / 4, w / 4]),
+                                                         deconv(16, 4, 2, 1), relu, deconv(c, 4, 2, 1)],
+                                               loss: .mse, weight: 1))
+            }
+            if let mel = manifest.tensor("audio_mel") ?? manifest.tensor("audio") {
+                let count = mel.shape.reduce(1, *)
+                modalities.append(ModalitySpec(name: "audio", input: mel.name, scale: .normalized,
+                                               encoder: [.flatten, .linear(out: 256), relu, .linear(out: 128), relu],
+                                               decoder: [.linear(out: 256), relu, .linear(out: count), .reshape(mel.shape)], loss: .mse, weight: 1))
+            }
+            if let ids = manifest.tensor("text_ids"), let length = ids.shape.first {
+                let vocabulary = ids.extra["tokenizer"]?["vocabularySize"]?.intValue ?? 0
+                guard vocabulary > 0 else { throw fail("the dataset's text has no tokenizer size (pre-tokenised ids); write a model file") }
+                modalities.append(ModalitySpec(name: "text", input: "text_ids", scale: .normalized,
+                                               encoder: [.embedding(vocabulary: vocabulary, dimension: 64), .linear(out: 128), relu],
+                                               decoder: [.linear(out: length * 32), relu, .reshape([length, 32]), .linear(out: vocabulary)],
+                                               loss: .crossEntropy, weight: 1))
+            }
+            guard !modalities.isEmpty else { throw fail("the dataset has no image, audio or text tensors") }
+            return ModelSpec(name: "small", modalities: modalities, fusion: modalities.count == 1 ? .none : .concat,
+                             code: modalities.count == 1 ? 0 : 64, sharedWidth: modalities.count == 1 ? 0 : 128, sharedActivation: .relu)
+        default:
+            throw TesseraError(stage: .config, code: "model.preset", "unknown preset \"\(name)\" (\(names.joined(separator: ", ")))")
+        }
+    }
+}

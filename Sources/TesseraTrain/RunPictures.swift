@@ -1,0 +1,207 @@
+// RUN/loss.png (train and val loss per modality over steps) and RUN/reconstructions.png (a few val
+// samples: the input, its reconstruction from all modalities and from each other modality alone).
+import TesseraCore
+import TesseraShards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum RunPictures {
+    public static let lossFile = "loss.png"
+    public static let reconstructionsFile = "reconstructions.png"
+
+    static let colors: [String: RGB] = ["image": RGB(31, 119, 180), "audio": RGB(255, 127, 14), "text": RGB(44, 160, 44), "total": RGB(60, 60, 60)]
+
+    /// Both pictures for a finished (or interrupted) run.
+    public static func write(run: String, model: JointModel, dataset: String, log: (String) -> Void) throws {
+        let metrics = try readMetrics(FilePath.join(run, "metrics.jsonl"))
+        try lossPlot(metrics, modalities: model.modalityNames).write(to: FilePath.join(run, lossFile))
+        if let picture = try reconstructions(model: model, dataset: dataset) {
+            try picture.write(to: FilePath.join(run, reconstructionsFile))
+        }
+        log("pictures: \(FilePath.join(run, lossFile)), \(FilePath.join(run, reconstructionsFile))")
+    }
+
+    struct Series { var name: String; var split: String; var points: [(Double, Double)] }
+
+    static func readMetrics(_ path: String) throws -> [JSONValue] {
+        guard FilePath.exists(path) else { return [] }
+        let text = String(decoding: try FilePath.readAll(path, limit: 1 << 30), as: UTF8.self)
+        return text.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }
+    }
+
+    /// Train losses (smoothed with an exponential moving average) as lines, val losses as marked lines,
+    /// on a logarithmic loss axis.
+    static func lossPlot(_ lines: [JSONValue], modalities: [String]) -> Canvas {
+        var series: [Series] = []
+        for name in modalities {
+            for split in ["train", "val"] {
+                var points: [(Double, Double)] = []
+                var average: Double?
+                for line in lines where line["split"]?.stringValue == split {
+                    guard let step = line["step"]?.doubleValue, let value = line["loss_\(name)"]?.doubleValue, value.isFinite, value > 0 else { continue }
+                    if split == "train" {
+                        average = average.map { 0.95 * $0 + 0.05 * value } ?? value
+                        points.append((step, average ?? value))
+                    } else {
+                        points.append((step, value))
+                    }
+                }
+                if !points.isEmpty { series.append(Series(name: name, split: split, points: points)) }
+            }
+        }
+        let width = 960, height = 540
+        var canvas = Canvas(width: width, height: height)
+        let left = 110, right = 30, top = 50, bottom = 70
+        let plotW = width - left - right, plotH = height - top - bottom
+        canvas.text("LOSS PER MODALITY - TRAIN: MOVING AVERAGE, VAL: MARKED", x: left, y: 16, .black)
+        let all = series.flatMap(\.points)
+        let maxStep = max(all.map(\.0).max() ?? 1, 1)
+        var low = all.map(\.1).min() ?? 0.1, high = all.map(\.1).max() ?? 1
+        if !(low > 0) { low = 1e-3 }
+        if high <= low { high = low * 10 }
+        let logLow = (log10(low)).rounded(.down), logHigh = max((log10(high)).rounded(.up), logLow + 1)
+        func px(_ step: Double) -> Int { left + Int((step / maxStep * Double(plotW)).rounded()) }
+        func py(_ value: Double) -> Int { top + plotH - Int(((log10(value) - logLow) / (logHigh - logLow) * Double(plotH)).rounded()) }
+        // Grid and ticks: 1-2-5 per decade on the loss axis, five steps on the step axis.
+        var decade = logLow
+        while decade <= logHigh {
+            for factor in [1.0, 2.0, 5.0] {
+                let value = pow(10, decade) * factor
+                guard log10(value) <= logHigh + 1e-9 else { continue }
+                let y = py(value)
+                canvas.line(left, y, left + plotW, y, factor == 1 ? RGB.light : RGB(240, 240, 240))
+                let label = formatTick(value)
+                canvas.text(label, x: left - 10 - Canvas.textWidth(label), y: y - 7, .black)
+            }
+            decade += 1
+        }
+        for i in 0...5 {
+            let step = maxStep * Double(i) / 5
+            let x = px(step)
+            canvas.line(x, top, x, top + plotH, .light)
+            let label = String(Int(step.rounded()))
+            canvas.text(label, x: x - Canvas.textWidth(label) / 2, y: top + plotH + 10, .black)
+        }
+        canvas.rectangle(x: left, y: top, w: plotW, h: plotH, .black)
+        canvas.text("STEP", x: left + plotW / 2 - 24, y: height - 28, .black)
+        for s in series {
+            let color = colors[s.name] ?? .black
+            var previous: (Int, Int)?
+            for (step, value) in s.points {
+                let point = (px(step), py(value))
+                if let previous { canvas.line(previous.0, previous.1, point.0, point.1, color, thickness: s.split == "val" ? 2 : 2) }
+                if s.split == "val" { canvas.fill(x: point.0 - 4, y: point.1 - 4, w: 9, h: 9, color) }
+                previous = point
+            }
+        }
+        // Legend, on a white panel.
+        let legendX = left + plotW - 240
+        canvas.fill(x: legendX, y: top + 4, w: 232, h: 22 * series.count + 12, .white)
+        canvas.rectangle(x: legendX, y: top + 4, w: 232, h: 22 * series.count + 12, .grey)
+        var y = top + 12
+        for s in series {
+            let color = colors[s.name] ?? .black
+            let x = legendX + 10
+            canvas.line(x, y + 6, x + 30, y + 6, color, thickness: 3)
+            if s.split == "val" { canvas.fill(x: x + 11, y: y + 2, w: 9, h: 9, color) }
+            canvas.text("\(s.name) \(s.split)", x: x + 40, y: y, .black)
+            y += 22
+        }
+        return canvas
+    }
+
+    static func formatTick(_ value: Double) -> String {
+        if value >= 1 { return String(Int(value.rounded())) }
+        // Enough decimals for the leading digit: 0.5, 0.05, 0.002.
+        return fixed(value, max(1, Int((-log10(value)).rounded(.up))))
+    }
+
+    /// Up to six val samples (train when there is no val split): each row shows the image input and its
+    /// reconstructions (all modalities; audio alone; text alone), then the log-mel input and its
+    /// reconstruction from all modalities.
+    static func reconstructions(model: JointModel, dataset: String) throws -> Canvas? {
+        let manifest = try DatasetManifest.load(folder: dataset)
+        var config = LoaderConfig()
+        config.split = manifest.split("val").map { $0.samples > 0 ? "val" : "train" } ?? "train"
+        config.batchSize = min(6, model.maxBatch)
+        config.shuffle = .none
+        config.epochs = 1
+        let loader = try ShardLoader(folder: dataset, config: config)
+        guard let batch = try loader.next() else { return nil }
+        defer { loader.stop() }
+        let input = ModelBatch(batch)
+        let names = model.modalityNames
+        let image = model.branches.first { $0.spec.name == "image" }
+        let audio = model.branches.first { $0.spec.name == "audio" && $0.input.shape.count == 2 }
+        // Each column: a title and how to draw one sample's cell.
+        var views: [(title: String, visible: Set<String>?, source: String)] = []
+        if image != nil {
+            views.append(("image", nil, "input-image"))
+            views.append(("from all", nil, "image"))
+            for other in names where other != "image" { views.append(("from \(other)", [other], "image")) }
+        }
+        if audio != nil {
+            views.append(("log-mel", nil, "input-audio"))
+            views.append(("from all", nil, "audio"))
+            if names.contains("image") { views.append(("from image", ["image"], "audio")) }
+        }
+        guard !views.isEmpty else { return nil }
+        let zoom = 2
+        func cellSize(_ source: String) -> (Int, Int) {
+            if source.hasSuffix("image"), let shape = image?.input.shape { return (shape[2] * zoom, shape[1] * zoom) }
+            if let shape = audio?.input.shape { return (shape[1] * zoom, shape[0] * zoom) }
+            return (0, 0)
+        }
+        let gap = 12, header = 36
+        let columnWidths = views.map { max(cellSize($0.source).0, Canvas.textWidth($0.title)) }
+        let rowHeight = views.map { cellSize($0.source).1 }.max() ?? 0
+        let width = columnWidths.reduce(gap) { $0 + $1 + gap }
+        let height = header + input.count * (rowHeight + gap) + gap
+        var canvas = Canvas(width: width, height: height)
+        var x = gap
+        for (i, view) in views.enumerated() {
+            canvas.text(view.title, x: x, y: 12, .black)
+            let visible = view.visible
+            if view.source.hasPrefix("input") == false {
+                try model.prepare(input, visibleModalities: visible, hide: nil)
+                model.forward(input)
+            }
+            for sample in 0..<input.count {
+                let y = header + sample * (rowHeight + gap)
+                switch view.source {
+                case "input-image", "image":
+                    guard let branch = image else { continue }
+                    let shape = branch.input.shape
+                    let per = shape.reduce(1, *)
+                    let values: UnsafeMutablePointer<Float>
+                    if view.source == "image", let r = model.reconstruction("image") { values = r.pointer + sample * r.perSample } else {
+                        guard let source = input.floats[branch.input.tensor] else { continue }
+                        values = source + sample * per
+                    }
+                    var pixels = [Float](repeating: 0, count: per)
+                    // The loader's input is normalised, and so is a reconstruction unless the model works in [0, 1].
+                    let denormalize = view.source == "input-image" || branch.spec.scale == .normalized
+                    for k in 0..<per {
+                        if denormalize, let normalization = branch.input.normalization {
+                            let channel = min(k / (shape[1] * shape[2]), normalization.mean.count - 1)
+                            pixels[k] = values[k] * Float(normalization.std[channel]) + Float(normalization.mean[channel])
+                        } else {
+                            pixels[k] = values[k]
+                        }
+                    }
+                    pixels.withUnsafeBufferPointer { canvas.image($0.baseAddress!, width: shape[2], height: shape[1], channels: shape[0], x: x, y: y, zoom: zoom) }
+                case "input-audio", "audio":
+                    guard let branch = audio, let source = input.floats[branch.input.tensor] else { continue }
+                    let shape = branch.input.shape, per = shape.reduce(1, *)
+                    let values = view.source == "audio" ? (model.reconstruction("audio").map { $0.pointer + sample * $0.perSample } ?? source) : source + sample * per
+                    canvas.heatmap(values, rows: shape[0], columns: shape[1], low: -2.5, high: 2.5, x: x, y: y, zoom: zoom)
+                default:
+                    break
+                }
+            }
+            x += columnWidths[i] + gap
+        }
+        return canvas
+    }
+}

@@ -1,0 +1,186 @@
+// `tessera encode` (shared codes per sample) and `tessera eval` (reconstruction, retrieval, linear probes).
+import ArgumentParser
+import Foundation
+import TesseraCore
+import TesseraEngine
+import TesseraShards
+import TesseraTrain
+
+/// The split to evaluate: the given one, else test, else val.
+func evaluationSplit(_ requested: String?, _ manifest: DatasetManifest) throws -> String {
+    if let requested {
+        guard manifest.split(requested) != nil else {
+            throw ValidationError("no split \(requested) in the dataset (it has \(manifest.splits.map(\.name).joined(separator: ", ")))")
+        }
+        return requested
+    }
+    for name in ["test", "val"] where (manifest.split(name)?.samples ?? 0) > 0 { return name }
+    throw ValidationError("the dataset has no test or val split; name one with --split")
+}
+
+func parseModalities(_ text: String?, model: JointModel) throws -> Set<String>? {
+    guard let text else { return nil }
+    let names = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+    for name in names where !model.modalityNames.contains(name) {
+        throw ValidationError("--modalities: the model has no \(name) (it has \(model.modalityNames.joined(separator: ", ")))")
+    }
+    return names
+}
+
+struct EncodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encode",
+        abstract: "The shared code of every sample of a split: EMB.safetensors with code [N, D], label [N] and the keys."
+    )
+
+    @Argument(help: "A dataset folder written by `tessera ingest`.")
+    var dataset: String
+
+    @Option(name: .long, help: "A run folder (or a weights/checkpoint file).")
+    var checkpoint: String
+
+    @Option(name: .long, help: "The split (train).")
+    var split = "train"
+
+    @Option(name: .long, help: "Encode from these modalities only, e.g. audio (default: every present one).")
+    var modalities: String?
+
+    @Option(name: .long, help: "Output safetensors file.")
+    var out: String
+
+    @Option(name: .long, help: "Samples per batch (256).")
+    var batchSize = 256
+
+    @Option(name: .long, help: "Threads (2).")
+    var threads = 2
+
+    func run() throws {
+        try reportingErrors {
+            guard batchSize > 0, threads > 0 else { throw ValidationError("--batch-size and --threads must be positive") }
+            EngineThreads.configure(threads)
+            let manifest = try DatasetManifest.load(folder: dataset)
+            guard manifest.split(split) != nil else { throw ValidationError("no split \(split) in the dataset") }
+            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, batchSize: batchSize)
+            let visible = try parseModalities(modalities, model: trained.model)
+            let codes = try Evaluation.codes(model: trained.model, dataset: dataset, split: split, visible: visible)
+            var tensors = [("code", try Tensor(shape: [codes.count, codes.width], scalars: codes.codes))]
+            if let labels = codes.labels { tensors.append(("label", try Tensor(shape: [codes.count], scalars: labels))) }
+            let metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
+                            "modalities": (visible.map { $0.sorted() } ?? trained.model.modalityNames).joined(separator: ","),
+                            "model": trained.model.spec.name, "checkpoint": trained.source]
+            _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: out)
+            Console.out("\(out): \(codes.count) codes of width \(codes.width) from \(split) (\(metadata["modalities"] ?? ""))")
+        }
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Reconstruction error from all modalities and from each alone, cross-modal retrieval, linear probes."
+    )
+
+    @Argument(help: "A dataset folder written by `tessera ingest`.")
+    var dataset: String
+
+    @Option(name: .long, help: "A run folder (or a weights/checkpoint file).")
+    var checkpoint: String
+
+    @Option(name: .long, help: "The split to evaluate (default: test, else val).")
+    var split: String?
+
+    @Option(name: .long, help: "Samples per batch (256).")
+    var batchSize = 256
+
+    @Option(name: .long, help: "Threads (2).")
+    var threads = 2
+
+    @Flag(name: .long, help: "Print the report as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            guard batchSize > 0, threads > 0 else { throw ValidationError("--batch-size and --threads must be positive") }
+            EngineThreads.configure(threads)
+            let manifest = try DatasetManifest.load(folder: dataset)
+            let target = try evaluationSplit(split, manifest)
+            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, batchSize: batchSize)
+            let model = trained.model
+            let names = model.modalityNames
+            let inputs: [(String, Set<String>?)] = [("all", nil)] + (names.count > 1 ? names.map { ($0, [$0]) } : [])
+
+            var report = JSONObject([("dataset", .string(dataset)), ("checkpoint", .string(trained.source)), ("split", .string(target))])
+            var lines: [String] = ["\(dataset) \(target) split, model \(model.spec.name) from \(trained.source)"]
+
+            // Reconstruction: rows are the inputs, columns the reconstructed modality.
+            var reconstruction = JSONObject()
+            var rows: [[String]] = []
+            for (label, visible) in inputs {
+                let errors = try Evaluation.reconstruction(model: model, dataset: dataset, split: target, visible: visible)
+                reconstruction[label] = .object(JSONObject(names.compactMap { n in errors[n].map { (n, JSONValue.double($0)) } }))
+                rows.append(["from \(label)"] + names.map { errors[$0].map { fixed($0, 4) } ?? "-" })
+            }
+            report["reconstruction"] = .object(reconstruction)
+            lines.append("")
+            lines.append("reconstruction loss (MSE on the model's input scale; cross-entropy for text), by input:")
+            lines += formatTable(header: ["input"] + names, rows: rows, rightAligned: Set(1...names.count))
+            if names.contains("image") {
+                var psnr = JSONObject()
+                var cells: [String] = []
+                for (label, visible) in inputs {
+                    let value = try Evaluation.imagePSNR(model: model, dataset: dataset, split: target, visible: visible)
+                    psnr[label] = value.map { .double($0) } ?? .null
+                    cells.append("from \(label) " + (value.map { fixed($0, 2) + " dB" } ?? "-"))
+                }
+                report["image_psnr"] = .object(psnr)
+                lines.append("image PSNR (pixels in [0, 1]): " + cells.joined(separator: ", "))
+            }
+
+            // Codes from each input, for retrieval and probes.
+            var codes: [String: SplitCodes] = [:]
+            for (label, visible) in inputs {
+                codes[label] = try Evaluation.codes(model: model, dataset: dataset, split: target, visible: visible)
+            }
+            if names.count > 1 {
+                var retrieval = JSONObject()
+                var rows: [[String]] = []
+                for a in names {
+                    for b in names where a != b {
+                        guard let queries = codes[a], let gallery = codes[b] else { continue }
+                        let result = Evaluation.retrieval(queries: queries, gallery: gallery)
+                        var entry = JSONObject(result.recall.sorted { $0.key < $1.key }.map { ("recall@\($0.key)", JSONValue.double($0.value)) })
+                        if let classAtOne = result.classAtOne { entry["class@1"] = .double(classAtOne) }
+                        retrieval["\(a)->\(b)"] = .object(entry)
+                        rows.append(["\(a) -> \(b)"] + [1, 5, 10].map { percent(result.recall[$0]) } + [percent(result.classAtOne)])
+                    }
+                }
+                report["retrieval"] = .object(retrieval)
+                lines.append("")
+                lines.append("cross-modal retrieval among the \(codes["all"]?.count ?? 0) \(target) samples (code from the query modality alone vs the gallery's alone; cosine):")
+                lines += formatTable(header: ["query -> gallery", "R@1", "R@5", "R@10", "same label @1"], rows: rows, rightAligned: [1, 2, 3, 4])
+            }
+            if codes["all"]?.labels != nil {
+                var probe = JSONObject()
+                var rows: [[String]] = []
+                for (label, visible) in inputs {
+                    guard let test = codes[label] else { continue }
+                    let train = try Evaluation.codes(model: model, dataset: dataset, split: "train", visible: visible)
+                    let accuracy = Evaluation.linearProbe(train: train, test: test)
+                    probe[label] = accuracy.map { .double($0) } ?? .null
+                    rows.append(["code from \(label)", percent(accuracy)])
+                }
+                report["probe"] = .object(probe)
+                lines.append("")
+                lines.append("linear probe (logistic regression on train-split codes, accuracy on \(target)):")
+                lines += formatTable(header: ["input", "accuracy"], rows: rows, rightAligned: [1])
+            }
+            if json {
+                Console.out(JSONValue.object(report).prettySerialized())
+            } else {
+                lines.forEach(Console.out)
+            }
+        }
+    }
+
+    func percent(_ value: Double?) -> String { value.map { fixed($0 * 100, 1) + "%" } ?? "-" }
+}

@@ -1,0 +1,184 @@
+// `tessera train`: a joint autoencoder from shards, with checkpoints, exact resume and pictures.
+import ArgumentParser
+import Foundation
+import TesseraCore
+import TesseraEngine
+import TesseraShards
+import TesseraTrain
+
+extension OptimizerConfig.Kind: ExpressibleByArgument {}
+extension LearningRateSchedule: ExpressibleByArgument {}
+
+/// Options shared by train, encode and eval: which model.
+struct ModelChoice: ParsableArguments {
+    @Option(name: .long, help: "A built-in model: m1 (W2's), seed-conv (image-only convolutional), small (quick; the default).")
+    var preset: String?
+
+    @Option(name: .long, help: "A model file (JSON; `tessera train --print-model PRESET` writes one to start from).")
+    var model: String?
+
+    /// The model spec for a dataset.
+    func spec(for manifest: DatasetManifest) throws -> ModelSpec {
+        if preset != nil && model != nil { throw ValidationError("give --preset or --model, not both") }
+        if let model { return try ModelSpec.load(path: model) }
+        return try ModelPresets.spec(preset ?? "small", for: manifest)
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a joint autoencoder on shards: RUN/checkpoint.safetensors, weights.safetensors, metrics.jsonl, loss.png, reconstructions.png."
+    )
+
+    @Argument(help: "A dataset folder written by `tessera ingest`.")
+    var dataset: String
+
+    @Option(name: .long, help: "The run folder.")
+    var out: String?
+
+    @OptionGroup var choice: ModelChoice
+
+    @Option(name: .long, help: "Print the model file of a preset for this dataset (or of --model) and exit.")
+    var printModel: String?
+
+    @Option(name: .long, help: "Training steps (batches).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Training epochs (used when --steps is not given; default 1).")
+    var epochs: Int?
+
+    @Option(name: .long, help: "Samples per batch (64).")
+    var batchSize = 64
+
+    @Option(name: .long, help: "Learning rate (1e-3).")
+    var lr = 1e-3
+
+    @Option(name: .long, help: "adam (default), adamw or sgd.")
+    var optimizer: OptimizerConfig.Kind = .adam
+
+    @Option(name: .long, help: "Weight decay: L2 for adam and sgd, decoupled for adamw (0).")
+    var weightDecay = 0.0
+
+    @Option(name: .long, help: "SGD momentum (0).")
+    var momentum = 0.0
+
+    @Option(name: .long, help: "Clip the global gradient norm to this.")
+    var clipNorm: Double?
+
+    @Option(name: .long, help: "Learning-rate schedule: constant (default) or cosine (to 0 at the last step).")
+    var schedule: LearningRateSchedule = .constant
+
+    @Option(name: .long, help: "Linear warm-up steps (0).")
+    var warmup = 0
+
+    @Option(name: .long, help: "Seed of the initial weights, the sample order and modality dropout (0).")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Threads for OpenBLAS and the engine (2). The same seed and threads give the same weights.")
+    var threads = 2
+
+    @Option(name: .long, help: "Probability per sample of hiding a random non-empty subset of its modalities from the encoders (0).")
+    var modalityDropout = 0.0
+
+    @Option(name: .long, help: "Sample order: buffer (default), buffer:N, full, shards or none.")
+    var shuffle = "buffer"
+
+    @Option(name: .customLong("init"), help: "Start from these weights (safetensors with the model's parameter names, e.g. from PyTorch).")
+    var initWeights: String?
+
+    @Option(name: .long, help: "Save a checkpoint every N steps (1000; also at the end and on SIGINT/SIGTERM).")
+    var checkpointEvery = 1000
+
+    @Option(name: .long, help: "Evaluate on the val split every N steps (default: every epoch and at the end).")
+    var evalEvery: Int?
+
+    @Flag(name: .long, help: "No val evaluation during training.")
+    var noEval = false
+
+    @Option(name: .long, help: "At most this many val batches per evaluation (50).")
+    var evalBatches = 50
+
+    @Flag(name: .long, help: "Continue the run in --out from its checkpoint (the result equals an uninterrupted run).")
+    var resume = false
+
+    @Flag(name: .long, help: "Replace what a previous run wrote to --out.")
+    var overwrite = false
+
+    @Flag(name: .long, help: "Skip the SHA-256 check of each shard when first opened.")
+    var noVerifyShards = false
+
+    @Flag(name: .long, help: "No pictures (loss.png, reconstructions.png).")
+    var noPictures = false
+
+    @Flag(name: .long, help: "No progress output.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            let manifest = try DatasetManifest.load(folder: dataset)
+            if let name = printModel {
+                let spec = name == "-" ? try choice.spec(for: manifest) : try ModelPresets.spec(name, for: manifest)
+                Console.out(spec.json.prettySerialized())
+                return
+            }
+            guard let out else { throw ValidationError("--out RUN_DIR is required") }
+            guard batchSize > 0, threads > 0, lr > 0, lr.isFinite else { throw ValidationError("--batch-size, --threads and --lr must be positive") }
+            guard (0...1).contains(modalityDropout) else { throw ValidationError("--modality-dropout must be in [0, 1]") }
+            guard steps.map({ $0 >= 0 }) ?? true, epochs.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be >= 0 and --epochs >= 1") }
+            guard let order = ShuffleMode(shuffle) else { throw ValidationError("--shuffle: none, shards, full, buffer or buffer:N") }
+            if !resume {
+                try prepareOutput(out, overwrite: overwrite)
+            }
+            var options = TrainOptions(dataset: dataset, output: out, model: try choice.spec(for: manifest))
+            options.steps = steps
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.seed = seed
+            options.threads = threads
+            options.modalityDropout = modalityDropout
+            options.shuffle = order
+            options.optimizer.kind = optimizer
+            options.optimizer.learningRate = lr
+            options.optimizer.weightDecay = weightDecay
+            options.optimizer.momentum = momentum
+            options.optimizer.clipNorm = clipNorm
+            options.schedule = schedule
+            options.warmupSteps = warmup
+            options.initWeights = initWeights
+            options.checkpointEvery = checkpointEvery
+            options.evalEvery = noEval ? nil : (evalEvery ?? 0)
+            options.evalBatches = evalBatches
+            options.verifyChecksums = !noVerifyShards
+            let log: (String) -> Void = quiet ? { _ in } : { Console.err("train: \($0)") }
+            Interruption.install()
+            let trainer = try Trainer(options: options, resume: resume, log: log)
+            let outcome = try trainer.run()
+            if !noPictures {
+                try RunPictures.write(run: out, model: trainer.model, dataset: dataset, log: log)
+            }
+            switch outcome {
+            case .finished(let step):
+                Console.out("\(out): \(step) steps; weights in \(FilePath.join(out, Trainer.weightsFile)), metrics in \(FilePath.join(out, Trainer.metricsFile))"
+                            + (noPictures ? "" : ", pictures loss.png and reconstructions.png"))
+            case .interrupted(let step, let signal):
+                Console.out("\(out): interrupted at step \(step); checkpoint saved (tessera train ... --resume continues)")
+                throw ExitCode(128 + signal)
+            }
+        }
+    }
+
+    /// Refuses a non-empty run folder unless `overwrite` (which clears what a run writes there).
+    func prepareOutput(_ folder: String, overwrite: Bool) throws {
+        let existing = (try? FilePath.listDirectory(folder)) ?? []
+        guard !existing.isEmpty else { return }
+        guard overwrite else {
+            throw TesseraError(path: folder, stage: .config, code: "train.output-exists",
+                               "the run folder is not empty: --resume continues the run there, --overwrite starts again")
+        }
+        for name in [Trainer.checkpointFile, Trainer.weightsFile, Trainer.metricsFile, Trainer.modelFile, RunPictures.lossFile, RunPictures.reconstructionsFile] {
+            let path = FilePath.join(folder, name)
+            if FilePath.exists(path) { try FileManager.default.removeItem(atPath: path) }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+import TesseraCore
+
+/// The release binary when `make test` (or `swift build -c release`) built it: training runs of a few hundred
+/// steps take minutes in a debug build, where the engine's generic code is neither specialised nor vectorised.
+let trainingBinary: String = {
+    let release = packageRoot + "/.build/release/tessera"
+    return FileManager.default.isExecutableFile(atPath: release) ? release : tesseraBinary
+}()
+
+@discardableResult
+func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: trainingBinary)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// `tessera train`, `encode` and `eval` end to end, through the binary.
+@Suite(.serialized) struct TrainCLITests {
+    /// The sample corpus ingested with W1's transforms (64x64 images, 64x65 log-mels, 32 W1 BPE ids).
+    static func ingestCorpus(_ arguments: [String]) throws -> String {
+        let out = try temporaryFolder("train-data")
+        let absolute = arguments.map { $0.hasPrefix("fixtures/") ? packageRoot + "/" + $0 : $0 }
+        let result = try train(["ingest"] + absolute + ["--out", out, "--quiet", "--overwrite"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return out
+    }
+
+    static func digits() throws -> String {
+        try ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--tokenizer", "fixtures/text/tokenizers/w1.json", "--image-size", "32"])
+    }
+
+    static func metrics(_ run: String) throws -> [JSONValue] {
+        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+    }
+
+    /// The bar: from the same initial weights and with --shuffle none, M1's first 10 training losses on
+    /// W1-transformed shards match its PyTorch twin's (tools/train/tessera_twin.py) within 1e-3 relative.
+    @Test func m1LossesMatchThePyTorchTwin() throws {
+        let golden = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: packageRoot + "/fixtures/train/m1_parity.json"))))
+        let ingestList = golden["ingest"]?.arrayValue?.compactMap { $0.stringValue }
+        let ingest = try #require(ingestList)
+        let dataset = try Self.ingestCorpus(ingest)
+        let manifest = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: dataset + "/manifest.json"))))
+        let shards = manifest["splits"]?["train"]?["shards"]?.arrayValue?.compactMap { $0["sha256"]?.stringValue }
+        let expected = golden["train_shards_sha256"]?.arrayValue?.compactMap { $0.stringValue }
+        try #require(shards == expected,
+                     "the ingest no longer makes the shards the goldens were made from: run tools/fixtures/make_m1_parity.py")
+        let seed = golden["seed"]?.intValue ?? 7, batch = golden["batch_size"]?.intValue ?? 8, steps = golden["steps"]?.intValue ?? 10
+        // Tessera's initial weights for the seed, written by a 0-step run, then trained from that file.
+        let initRun = try temporaryFolder("m1-init")
+        var result = try train(["train", dataset, "--out", initRun, "--preset", "m1", "--steps", "0", "--seed", "\(seed)",
+                                  "--batch-size", "\(batch)", "--overwrite", "--no-eval", "--no-pictures", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let run = try temporaryFolder("m1-run")
+        result = try train(["train", dataset, "--out", run, "--preset", "m1", "--init", initRun + "/weights.safetensors", "--seed", "99",
+                              "--shuffle", "none", "--steps", "\(steps)", "--batch-size", "\(batch)", "--overwrite", "--no-eval", "--no-pictures", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let ours = try Self.metrics(run)
+        let theirs = try #require(golden["losses"]?.arrayValue)
+        #expect(ours.count == theirs.count)
+        for (mine, twin) in zip(ours, theirs) {
+            for key in ["loss", "loss_image", "loss_audio", "loss_text"] {
+                let a = try #require(mine[key]?.doubleValue), b = try #require(twin[key]?.doubleValue)
+                #expect(abs(a - b) <= 1e-3 * abs(b), "step \(mine["step"]?.intValue ?? 0) \(key): \(a) vs PyTorch \(b)")
+            }
+        }
+    }
+
+    /// SIGTERM mid-run saves a checkpoint and exits 143; --resume then ends with the bytes of an uninterrupted run.
+    @Test func sigtermThenResumeGivesTheUninterruptedWeights() throws {
+        let dataset = try Self.digits()
+        let common = ["--preset", "small", "--steps", "40", "--batch-size", "8", "--modality-dropout", "0.5", "--seed", "3",
+                      "--no-eval", "--no-pictures", "--checkpoint-every", "7"]
+        let straight = try temporaryFolder("straight")
+        var result = try train(["train", dataset, "--out", straight, "--overwrite", "--quiet"] + common)
+        #expect(result.status == 0, "\(result.stderr)")
+
+        let interrupted = try temporaryFolder("interrupted")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trainingBinary)
+        process.arguments = ["train", dataset, "--out", interrupted, "--overwrite", "--quiet"] + common
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until a dozen steps are done, then ask it to stop.
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let lines = (try? String(contentsOfFile: interrupted + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 12 || !process.isRunning { break }
+            usleep(20_000)
+        }
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143, "exit status after SIGTERM")
+        let stoppedAt = try Self.metrics(interrupted).count
+        #expect(stoppedAt >= 12 && stoppedAt < 40)
+        #expect(FileManager.default.fileExists(atPath: interrupted + "/checkpoint.safetensors"))
+
+        result = try train(["train", dataset, "--out", interrupted, "--resume", "--quiet"] + common)
+        #expect(result.status == 0, "\(result.stderr)")
+        let a = try Data(contentsOf: URL(fileURLWithPath: straight + "/weights.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: interrupted + "/weights.safetensors"))
+        let same = a == b  // a Bool: on failure #expect would diff two multi-megabyte values
+        #expect(same, "resumed weights differ from the uninterrupted run's")
+        let losses = { (run: String) in try Self.metrics(run).map { $0["loss"]?.doubleValue ?? .nan } }
+        #expect(try losses(straight) == losses(interrupted), "the metrics of a resumed run are those of the uninterrupted one")
+    }
+
+    /// The bar: `small` trained on a fixture corpus (the spoken-digit triad's small subset) for a few hundred
+    /// steps; every modality's val loss falls (to below 80% of the untrained model's).
+    @Test func smallLearnsEveryModality() throws {
+        let dataset = try Self.digits()
+        let run = try temporaryFolder("small")
+        let result = try train(["train", dataset, "--out", run, "--preset", "small", "--steps", "300", "--batch-size", "16",
+                                "--modality-dropout", "0.3", "--eval-every", "100", "--no-pictures", "--quiet", "--overwrite"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let val = try Self.metrics(run).filter { $0["split"]?.stringValue == "val" }
+        let first = try #require(val.first), last = try #require(val.last)
+        #expect(first["step"]?.intValue == 0 && last["step"]?.intValue == 300)
+        for name in ["image", "audio", "text"] {
+            let before = try #require(first["loss_\(name)"]?.doubleValue), after = try #require(last["loss_\(name)"]?.doubleValue)
+            #expect(after < 0.8 * before, "\(name) val loss \(before) -> \(after)")
+        }
+    }
+
+    /// The bar: the image-only convolutional autoencoder (`seed-conv`) reaches a stated PSNR on the fixture
+    /// photos: 32x32, 300 steps of 8, at least 19 dB on the val photos (an untrained model: about 11 dB).
+    @Test func seedConvReachesItsPSNROnPhotos() throws {
+        let dataset = try Self.ingestCorpus(["fixtures/corpus/coco", "--modalities", "image", "--val-fraction", "0.2", "--image-size", "32"])
+        let run = try temporaryFolder("seed-conv")
+        var result = try train(["train", dataset, "--out", run, "--preset", "seed-conv", "--steps", "300", "--batch-size", "8",
+                                "--no-eval", "--no-pictures", "--quiet", "--overwrite"])
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try train(["eval", dataset, "--checkpoint", run, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let psnr = try #require(try JSONValue.parse(result.stdout)["image_psnr"]?["all"]?.doubleValue)
+        #expect(psnr >= 19, "seed-conv PSNR \(psnr) dB")
+    }
+
+    @Test func encodeAndEvalReportCodesRetrievalAndProbes() throws {
+        let dataset = try Self.digits()
+        let run = try temporaryFolder("eval-run")
+        var result = try train(["train", dataset, "--out", run, "--steps", "30", "--batch-size", "16", "--modality-dropout", "0.5", "--quiet", "--overwrite"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for picture in ["loss.png", "reconstructions.png"] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: run + "/" + picture))
+            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(picture) is a PNG")
+        }
+        let codes = run + "/codes.safetensors"
+        result = try train(["encode", dataset, "--checkpoint", run, "--split", "val", "--modalities", "audio", "--out", codes])
+        #expect(result.status == 0, "\(result.stderr)")
+        let inspect = try tessera(["inspect", codes, "--json"])
+        #expect(inspect.status == 0 && inspect.stdout.contains("code") && inspect.stdout.contains("60"), "\(inspect.stdout)")
+        result = try train(["eval", dataset, "--checkpoint", run, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONValue.parse(result.stdout)
+        #expect(report["split"]?.stringValue == "val")
+        #expect(report["reconstruction"]?["audio"]?["image"]?.doubleValue != nil)
+        #expect(report["retrieval"]?["audio->image"]?["recall@10"]?.doubleValue != nil)
+        let probe = try #require(report["probe"]?["all"]?.doubleValue)
+        #expect(probe > 0.3, "a probe on codes of 10 digits does better than chance (\(probe))")
+    }
+
+    @Test func aDivergingRunStopsWithAClearErrorAndKeepsItsLastCheckpoint() throws {
+        let dataset = try Self.digits()
+        let run = try temporaryFolder("diverge")
+        let result = try train(["train", dataset, "--out", run, "--steps", "200", "--batch-size", "8", "--optimizer", "sgd", "--lr", "1e12",
+                                  "--checkpoint-every", "1", "--no-eval", "--quiet", "--overwrite"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("train.non-finite") || result.stderr.contains("became"), "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
+    }
+
+    @Test func badRequestsAreClearErrors() throws {
+        let dataset = try Self.digits()
+        let out = try temporaryFolder("bad")
+        let model = out + "/model.json"
+        try #"{"modalities": {"image": {"encoder": ["flatten", {"linear": 16}], "decoder": [{"linear": 99}]}}}"#.write(toFile: model, atomically: true, encoding: .utf8)
+        var result = try train(["train", dataset, "--out", out + "/run", "--model", model, "--steps", "1"])
+        #expect(result.status == 1 && result.stderr.contains("reconstruction must have the input's shape"), "\(result.stderr)")
+        try #"{"modalities": {"image": {"encoder": ["flatten", {"dense": 16}], "decoder": ["relu"]}}}"#.write(toFile: model, atomically: true, encoding: .utf8)
+        result = try train(["train", dataset, "--out", out + "/run", "--model", model, "--steps", "1"])
+        #expect(result.status == 1 && result.stderr.contains("modalities.image.encoder[1]"), "\(result.stderr)")
+        result = try train(["train", dataset, "--out", out + "/run2", "--resume", "--steps", "1"])
+        #expect(result.status == 1 && result.stderr.contains("nothing to resume"), "\(result.stderr)")
+        result = try train(["train", dataset, "--out", out, "--steps", "1"])
+        #expect(result.status == 1 && result.stderr.contains("not empty"), "\(result.stderr)")
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import TesseraCore
+import TesseraIngest
+import TesseraShards
+@testable import TesseraTrain
+
+let packageRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+func temporaryFolder(_ label: String) throws -> String {
+    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// fixtures/digits (the spoken-digit triad's small subset: 180 train, 60 val) ingested with 32x32 images.
+let digitsDataset: String? = {
+    guard let out = try? temporaryFolder("digits") else { return nil }
+    var config = IngestConfig()
+    config.manifestFile = packageRoot + "/fixtures/digits/triad.csv"
+    config.text.tokenizer = packageRoot + "/fixtures/text/tokenizers/w1.json"
+    config.image.size = 32
+    let runner = IngestRunner(config: config, output: out)
+    runner.jobs = 2
+    return (try? runner.run()) != nil ? out : nil
+}()
+
+func validationLines(_ run: String) throws -> [JSONValue] {
+    let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+    return text.split(separator: "\n").compactMap { try? JSONValue.parse(String($0)) }.filter { $0["split"]?.stringValue == "val" }
+}
+
+/// A small joint model, quick even in a debug build: every kind of layer, all three modalities.
+func tinyModel(fusion: String = "concat") throws -> ModelSpec {
+    let json = """
+    {"name": "tiny", "fusion": "\(fusion)", "code": 8, "shared_width": 16,
+     "modalities": {
+      "image": {"encoder": [{"conv2d": {"out": 4, "kernel": 4, "stride": 4}}, "relu", {"maxpool": {"kernel": 2}}, "flatten", {"linear": 16}, "tanh"],
+                "decoder": [{"linear": 64}, "leaky_relu", {"reshape": [4, 4, 4]}, {"upsample": {"scale": 2}},
+                            {"conv_transpose2d": {"out": 3, "kernel": 4, "stride": 4}}]},
+      "audio": {"encoder": ["flatten", {"linear": 16}, "sigmoid"], "decoder": [{"linear": 4160}, {"reshape": [64, 65]}]},
+      "text": {"encoder": [{"embedding": {"dim": 8}}, {"linear": 16}, "relu"],
+               "decoder": [{"linear": 64}, {"reshape": [32, 2]}, {"linear": 483}]}}}
+    """
+    return try ModelSpec.parse(try JSONValue.parse(json), source: "tiny")
+}
+
+@Suite(.serialized) struct TrainTests {
+    /// The bar: stopping at step k and resuming gives the weights of an uninterrupted run, for several k,
+    /// with modality dropout, a shuffle buffer, a warm-up and a cosine schedule in play.
+    @Test(arguments: [1, 5, 11])
+    func resumingAtAnyStepGivesTheSameWeights(_ k: Int) throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        func options(_ run: String, steps: Int) throws -> TrainOptions {
+            var options = TrainOptions(dataset: dataset, output: run, model: try tinyModel())
+            options.steps = steps
+            options.batchSize = 8
+            options.modalityDropout = 0.5
+            options.schedule = .cosine
+            options.warmupSteps = 3
+            options.seed = 11
+            options.evalEvery = nil
+            options.checkpointEvery = 0
+            return options
+        }
+        let straight = try temporaryFolder("straight")
+        _ = try Trainer(options: options(straight, steps: 14), resume: false) { _ in }.run()
+        // A run whose schedule is 14 steps, stopped after k (as a crash after the checkpoint at k would).
+        let stopped = try temporaryFolder("stopped")
+        let first = try Trainer(options: options(stopped, steps: 14), resume: false) { _ in }
+        try first.runSteps(k)
+        try first.saveCheckpoint()
+        _ = try Trainer(options: options(stopped, steps: 14), resume: true) { _ in }.run()
+        let a = try Data(contentsOf: URL(fileURLWithPath: straight + "/weights.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: stopped + "/weights.safetensors"))
+        // A Bool, not `a == b` inside #expect: on failure the macro would diff two multi-megabyte values.
+        let same = a == b
+        #expect(same, "resumed weights differ from the uninterrupted run's")
+    }
+
+    @Test func modelFilesRoundTripAndPresetsBuild() throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        for name in ModelPresets.names where name != "m1" {
+            let spec = try ModelPresets.spec(name, for: manifest)
+            let reparsed = try ModelSpec.parse(try JSONValue.parse(spec.json.prettySerialized()), source: "test")
+            #expect(reparsed == spec, "\(name) survives JSON")
+            let model = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test")
+            #expect(model.params.count > 0)
+        }
+        // Mean fusion builds one projection per modality; shapes are checked.
+        var spec = try tinyModel(fusion: "mean")
+        let model = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test")
+        #expect(model.params.entries.contains { $0.name == "fusion.audio.weight" })
+        #expect(model.params.entries.map(\.name).prefix(3) == ["image.encoder.0.weight", "image.encoder.0.bias", "image.encoder.4.weight"])
+        spec.modalities[0].decoder.removeLast()
+        #expect(throws: TesseraError.self) { _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test") }
+    }
+}
