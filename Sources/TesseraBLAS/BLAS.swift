@@ -1,5 +1,8 @@
 // Row-major GEMM through OpenBLAS, and the one place that sets OpenBLAS's thread count.
 internal import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Matrix products on OpenBLAS (cblas, row-major). `transA`/`transB` read A or B transposed in place:
 /// no copies are made.
@@ -8,8 +11,25 @@ public enum BLAS {
     @inline(__always)
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let start = profiling ? now() : 0
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if profiling {
+            sgemmSeconds += now() - start
+            sgemmFlops += 2 * Double(m) * Double(n) * Double(k)
+        }
+    }
+
+    /// When set, `sgemm` adds its wall time and FLOPs to `sgemmSeconds` and `sgemmFlops` (for the share of a
+    /// training step spent in matrix products). Meant for one thread issuing the calls, as the engine does.
+    nonisolated(unsafe) public static var profiling = false
+    nonisolated(unsafe) public static var sgemmSeconds = 0.0
+    nonisolated(unsafe) public static var sgemmFlops = 0.0
+
+    @inline(__always) static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     /// The same in double precision (gradient checks).

@@ -158,6 +158,17 @@ public struct EngineBench {
         return (rows, { setups.forEach { $0() } })
     }
 
+    /// Seconds of plain sgemm for every GEMM (forward and backward) of one W2 step.
+    public func w2GemmSeconds() -> Double {
+        EngineThreads.configure(threads)
+        let params = ParameterSet<Float>()
+        let buffers = Buffers()
+        let arena = Arena<Float>()
+        let (rows, cleanup) = w2Rows(params, buffers, arena)
+        defer { cleanup() }
+        return Self.sgemmSeconds(rows.flatMap { $0.forwardGemms + $0.backwardGemms }, minSeconds: minSeconds)
+    }
+
     public func run(log: (String) -> Void) throws -> [String] {
         EngineThreads.configure(threads)
         let load = BackgroundLoad()

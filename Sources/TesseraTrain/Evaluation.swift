@@ -2,6 +2,7 @@
 // reconstruction errors, cross-modal retrieval and linear probes.
 import TesseraCore
 import TesseraEngine
+import Foundation
 import TesseraShards
 #if canImport(Glibc)
 import Glibc
@@ -175,53 +176,148 @@ public enum Evaluation {
         return (recall, queries.labels != nil && gallery.labels != nil ? Double(classHits) / Double(n) : nil)
     }
 
-    /// A linear probe: multinomial logistic regression on standardised train codes (full batch, Adam, a small
-    /// L2 penalty, a fixed number of steps, so the same codes give the same probe), scored on the test codes.
-    public static func linearProbe(train: SplitCodes, test: SplitCodes, steps: Int = 500, learningRate: Double = 0.05, weightDecay: Double = 1e-4) -> Double? {
+    /// A linear probe: multinomial logistic regression on the standardised train codes, the objective of
+    /// scikit-learn's `LogisticRegression(C=1)` (mean cross-entropy + ||W||² / (2 C N), intercepts free), minimised
+    /// with L-BFGS in double precision; accuracy on the test codes. nil without labels.
+    public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1) -> Double? {
         guard let trainLabels = train.labels, let testLabels = test.labels, train.count > 0, test.count > 0 else { return nil }
-        let d = train.width
-        let classes = Int((trainLabels.max() ?? 0) + 1)
-        guard classes >= 2, trainLabels.allSatisfy({ $0 >= 0 }) else { return nil }
-        // Standardise with the train statistics.
-        var mean = [Float](repeating: 0, count: d), std = [Float](repeating: 0, count: d)
-        for i in 0..<train.count { for j in 0..<d { mean[j] += train.codes[i * d + j] } }
-        for j in 0..<d { mean[j] /= Float(train.count) }
-        for i in 0..<train.count { for j in 0..<d { let v = train.codes[i * d + j] - mean[j]; std[j] += v * v } }
-        for j in 0..<d { std[j] = max((std[j] / Float(train.count)).squareRoot(), 1e-6) }
-        func standardized(_ codes: SplitCodes) -> [Float] {
-            var out = codes.codes
-            for i in 0..<codes.count { for j in 0..<d { out[i * d + j] = (codes.codes[i * d + j] - mean[j]) / std[j] } }
-            return out
-        }
-        let x = standardized(train), xTest = standardized(test)
-        let params = ParameterSet<Float>()
-        let layer = Linear(params, "probe", in: d, out: classes)
-        params.finalize()
-        var config = OptimizerConfig()
-        config.kind = .adamw
-        config.learningRate = learningRate
-        config.weightDecay = weightDecay
-        let optimizer = Optimizer<Float>(config, parameters: params.count)
-        let n = train.count
-        var logits = [Float](repeating: 0, count: n * classes), gradient = logits
-        let valid = [UInt8](repeating: 1, count: n)
-        for _ in 0..<steps {
-            params.zeroGrads()
-            x.withUnsafeBufferPointer { xp in
-                layer.forward(xp.baseAddress!, &logits, batch: n, params)
-                _ = Loss.softmaxCrossEntropy(logits, targets: trainLabels, valid: valid, &gradient, rows: n, classes: classes)
-                layer.backward(xp.baseAddress!, gradient, nil, batch: n, params)
-            }
-            optimizer.update(params)
-        }
-        var testLogits = [Float](repeating: 0, count: test.count * classes)
-        xTest.withUnsafeBufferPointer { layer.forward($0.baseAddress!, &testLogits, batch: test.count, params) }
-        var correct = 0
-        for i in 0..<test.count {
-            var best = 0
-            for c in 1..<classes where testLogits[i * classes + c] > testLogits[i * classes + best] { best = c }
-            if Int32(best) == testLabels[i] { correct += 1 }
-        }
+        guard trainLabels.allSatisfy({ $0 >= 0 }), let top = trainLabels.max() else { return nil }
+        let model = LogisticRegression(features: train.codes.map(Double.init), labels: trainLabels.map(Int.init), width: train.width,
+                                       classes: Int(top) + 1, inverseRegularization: c)
+        let predictions = model.predict(test.codes.map(Double.init))
+        let correct = zip(predictions, testLabels).filter { $0 == Int($1) }.count
         return Double(correct) / Double(test.count)
+    }
+}
+
+/// Multinomial logistic regression on standardised features, fitted by L-BFGS (as scikit-learn's default solver).
+struct LogisticRegression {
+    let width: Int, classes: Int
+    let mean: [Double], scale: [Double]
+    /// [classes, width] weights then [classes] intercepts.
+    private(set) var parameters: [Double]
+
+    init(features: [Double], labels: [Int], width: Int, classes: Int, inverseRegularization c: Double, maxIterations: Int = 1000) {
+        self.width = width
+        self.classes = classes
+        let n = labels.count
+        var mean = [Double](repeating: 0, count: width), scale = [Double](repeating: 0, count: width)
+        for i in 0..<n { for j in 0..<width { mean[j] += features[i * width + j] } }
+        for j in 0..<width { mean[j] /= Double(n) }
+        for i in 0..<n { for j in 0..<width { let d = features[i * width + j] - mean[j]; scale[j] += d * d } }
+        // StandardScaler: population std, and 1 where a feature is constant.
+        for j in 0..<width { let s = (scale[j] / Double(n)).squareRoot(); scale[j] = s > 0 ? s : 1 }
+        self.mean = mean
+        self.scale = scale
+        var x = features
+        for i in 0..<n { for j in 0..<width { x[i * width + j] = (features[i * width + j] - mean[j]) / scale[j] } }
+        let lambda = 1 / (c * Double(n))
+        let count = classes * width + classes
+        let standardized = x
+
+        /// Objective and gradient at w.
+        func evaluate(_ w: [Double]) -> (Double, [Double]) {
+            var logits = [Double](repeating: 0, count: n * classes)
+            standardized.withUnsafeBufferPointer { xp in
+                w.withUnsafeBufferPointer { wp in
+                    logits.withUnsafeMutableBufferPointer { lp in
+                        Double.gemm(transA: false, transB: true, m: n, n: classes, k: width, alpha: 1, a: xp.baseAddress!, lda: width,
+                                    b: wp.baseAddress!, ldb: width, beta: 0, c: lp.baseAddress!, ldc: classes)
+                    }
+                }
+            }
+            var loss = 0.0
+            var residual = [Double](repeating: 0, count: n * classes)
+            for i in 0..<n {
+                var top = -Double.infinity
+                for k in 0..<classes { logits[i * classes + k] += w[classes * width + k]; top = max(top, logits[i * classes + k]) }
+                var sum = 0.0
+                for k in 0..<classes { sum += Foundation.exp(logits[i * classes + k] - top) }
+                loss += Foundation.log(sum) + top - logits[i * classes + labels[i]]
+                for k in 0..<classes { residual[i * classes + k] = Foundation.exp(logits[i * classes + k] - top) / sum / Double(n) }
+                residual[i * classes + labels[i]] -= 1 / Double(n)
+            }
+            var gradient = [Double](repeating: 0, count: count)
+            residual.withUnsafeBufferPointer { rp in
+                standardized.withUnsafeBufferPointer { xp in
+                    gradient.withUnsafeMutableBufferPointer { gp in
+                        Double.gemm(transA: true, transB: false, m: classes, n: width, k: n, alpha: 1, a: rp.baseAddress!, lda: classes,
+                                    b: xp.baseAddress!, ldb: width, beta: 0, c: gp.baseAddress!, ldc: width)
+                    }
+                }
+            }
+            var penalty = 0.0
+            for k in 0..<(classes * width) {
+                penalty += w[k] * w[k]
+                gradient[k] += lambda * w[k]
+            }
+            for i in 0..<n { for k in 0..<classes { gradient[classes * width + k] += residual[i * classes + k] } }
+            return (loss / Double(n) + 0.5 * lambda * penalty, gradient)
+        }
+
+        // L-BFGS with 10 pairs and a backtracking (Armijo) line search.
+        var w = [Double](repeating: 0, count: count)
+        var (f, g) = evaluate(w)
+        var history: [(s: [Double], y: [Double], rho: Double)] = []
+        for _ in 0..<maxIterations {
+            if (g.map(abs).max() ?? 0) < 1e-7 { break }
+            var q = g
+            var alphas: [Double] = []
+            for pair in history.reversed() {
+                let a = pair.rho * zip(pair.s, q).reduce(0) { $0 + $1.0 * $1.1 }
+                alphas.append(a)
+                for k in 0..<count { q[k] -= a * pair.y[k] }
+            }
+            if let last = history.last {
+                let gamma = zip(last.s, last.y).reduce(0) { $0 + $1.0 * $1.1 } / max(last.y.reduce(0) { $0 + $1 * $1 }, 1e-300)
+                for k in 0..<count { q[k] *= gamma }
+            }
+            for (pair, a) in zip(history, alphas.reversed()) {
+                let b = pair.rho * zip(pair.y, q).reduce(0) { $0 + $1.0 * $1.1 }
+                for k in 0..<count { q[k] += pair.s[k] * (a - b) }
+            }
+            var direction = q.map { -$0 }
+            var slope = zip(direction, g).reduce(0) { $0 + $1.0 * $1.1 }
+            if slope >= 0 {
+                direction = g.map { -$0 }
+                slope = -g.reduce(0) { $0 + $1 * $1 }
+                history.removeAll()
+            }
+            var step = 1.0
+            var candidate = w, next = (f, g)
+            var accepted = false
+            for _ in 0..<40 {
+                for k in 0..<count { candidate[k] = w[k] + step * direction[k] }
+                next = evaluate(candidate)
+                if next.0 <= f + 1e-4 * step * slope { accepted = true; break }
+                step *= 0.5
+            }
+            guard accepted else { break }
+            let s = (0..<count).map { candidate[$0] - w[$0] }, y = (0..<count).map { next.1[$0] - g[$0] }
+            let sy = zip(s, y).reduce(0) { $0 + $1.0 * $1.1 }
+            let improvement = f - next.0
+            w = candidate
+            (f, g) = next
+            if sy > 1e-12 {
+                history.append((s, y, 1 / sy))
+                if history.count > 10 { history.removeFirst() }
+            }
+            if improvement < 1e-12 * max(abs(f), 1) { break }
+        }
+        parameters = w
+    }
+
+    /// The most likely class of each row of `features` (unstandardised, as given to `init`).
+    func predict(_ features: [Double]) -> [Int] {
+        let n = features.count / max(width, 1)
+        return (0..<n).map { i in
+            var best = 0, bestScore = -Double.infinity
+            for k in 0..<classes {
+                var score = parameters[classes * width + k]
+                for j in 0..<width { score += parameters[k * width + j] * (features[i * width + j] - mean[j]) / scale[j] }
+                if score > bestScore { bestScore = score; best = k }
+            }
+            return best
+        }
     }
 }

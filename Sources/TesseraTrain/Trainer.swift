@@ -95,6 +95,10 @@ public final class Trainer {
     let manifest: DatasetManifest
     public private(set) var step = 0
     var position = LoaderPosition()
+    /// Wall time of the steps after the first `warmupSteps` of this process (steady-state throughput).
+    public private(set) var steadySeconds = 0.0
+    public private(set) var steadySteps = 0
+    public static let warmupSteps = 5
     let totalSteps: Int
     let log: (String) -> Void
 
@@ -212,6 +216,7 @@ public final class Trainer {
         defer { loader.stop() }
         let start = monotonicSeconds()
         var lastReport = start, lastReportStep = step
+        var stepsThisProcess = 0, steadyStart = start
         var rate = 0.0
         let epochSteps = max(loader.batchesPerEpoch, 1)
         log("training \(options.model.name): \(model.params.count) parameters, \(totalSteps) steps of \(options.batchSize) "
@@ -250,6 +255,12 @@ public final class Trainer {
             step += 1
             position = batch.position
             let now = monotonicSeconds()
+            stepsThisProcess += 1
+            if stepsThisProcess == Trainer.warmupSteps { steadyStart = now }
+            if stepsThisProcess > Trainer.warmupSteps {
+                steadySeconds = now - steadyStart
+                steadySteps = stepsThisProcess - Trainer.warmupSteps
+            }
             if now - lastReport >= 1 || step == totalSteps {
                 rate = Double((step - lastReportStep) * options.batchSize) / max(now - lastReport, 1e-9)
                 let eta = rate > 0 ? Double((totalSteps - step) * options.batchSize) / rate : 0

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks against peers and physical limits measured in the same run (use a release build).",
-        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self, IngestBenchCommand.self, EngineBenchCommand.self]
+        subcommands: [ImagesBench.self, AudioBenchCommand.self, TextBenchCommand.self, IngestBenchCommand.self, EngineBenchCommand.self, TrainBenchCommand.self]
     )
 
     struct ImagesBench: ParsableCommand {
@@ -150,6 +150,36 @@ struct EngineBenchCommand: ParsableCommand {
             bench.batch = batch
             bench.minSeconds = seconds
             bench.only = only
+            try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
+        }
+    }
+}
+
+struct TrainBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "W2: M1 training samples/s and peak RSS beside PyTorch (plain and tuned) on the same shards, and beside sgemm alone."
+    )
+
+    @Argument(help: "W1 shards (tessera ingest W1_DIR --out SHARDS --tokenizer W1_DIR.tokenizer.json).")
+    var shards: String
+
+    @Option(name: .long, help: "Threads for both trainers (2).")
+    var threads = 2
+
+    @Option(name: .long, help: "Timed steps after 5 warm-up steps (30).")
+    var steps = 30
+
+    @Flag(name: .long, help: "Skip the PyTorch peers.")
+    var noPeers = false
+
+    func run() throws {
+        try reportingErrors {
+            guard threads >= 1, steps >= 1 else { throw ValidationError("--threads and --steps must be at least 1") }
+            var bench = TrainBench(shards: shards)
+            bench.threads = threads
+            bench.steps = steps
+            bench.runPeers = !noPeers
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
         }
     }

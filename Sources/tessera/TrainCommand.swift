@@ -1,6 +1,7 @@
 // `tessera train`: a joint autoencoder from shards, with checkpoints, exact resume and pictures.
 import ArgumentParser
 import Foundation
+import TesseraBLAS
 import TesseraCore
 import TesseraEngine
 import TesseraShards
@@ -114,6 +115,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress output.")
     var quiet = false
 
+    @Flag(name: .long, help: "Print a JSON summary at the end (steps, steady samples/s, peak RSS, time in sgemm).")
+    var json = false
+
     func run() throws {
         try reportingErrors {
             let manifest = try DatasetManifest.load(folder: dataset)
@@ -153,12 +157,26 @@ struct TrainCommand: ParsableCommand {
             let log: (String) -> Void = quiet ? { _ in } : { Console.err("train: \($0)") }
             Interruption.install()
             let trainer = try Trainer(options: options, resume: resume, log: log)
+            BLAS.profiling = json
+            let started = monotonicSeconds()
             let outcome = try trainer.run()
+            let seconds = monotonicSeconds() - started
+            BLAS.profiling = false
             if !noPictures {
                 try RunPictures.write(run: out, model: trainer.model, dataset: dataset, log: log)
             }
+            if json {
+                let steady = trainer.steadySteps > 0 ? Double(trainer.steadySteps * batchSize) / trainer.steadySeconds : 0
+                Console.out(JSONValue.object(JSONObject([
+                    ("steps", .int(trainer.step)), ("seconds", .double(seconds)), ("batch_size", .int(batchSize)), ("threads", .int(threads)),
+                    ("steady_samples_per_second", .double(steady)), ("steady_steps", .int(trainer.steadySteps)),
+                    ("peak_rss_bytes", .int(peakResidentBytes())), ("sgemm_seconds", .double(BLAS.sgemmSeconds)),
+                    ("sgemm_gflop", .double(BLAS.sgemmFlops / 1e9)), ("parameters", .int(trainer.model.params.count)),
+                ])).serialized())
+            }
             switch outcome {
             case .finished(let step):
+                if json { break }
                 Console.out("\(out): \(step) steps; weights in \(FilePath.join(out, Trainer.weightsFile)), metrics in \(FilePath.join(out, Trainer.metricsFile))"
                             + (noPictures ? "" : ", pictures loss.png and reconstructions.png"))
             case .interrupted(let step, let signal):

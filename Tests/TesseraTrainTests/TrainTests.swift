@@ -102,3 +102,24 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(throws: TesseraError.self) { _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test") }
     }
 }
+
+/// `tessera eval`'s linear probe against scikit-learn's LogisticRegression(C=1) on standardised features
+/// (fixtures/train/probe.safetensors, made by tools/fixtures/make_probe_goldens.py): the same predictions.
+@Suite struct ProbeTests {
+    @Test func probeAgreesWithScikitLearn() throws {
+        let file = try SafetensorsFile(path: packageRoot + "/fixtures/train/probe.safetensors")
+        let train = SplitCodes(codes: try file.tensor("x_train").scalars(as: Float.self), width: 16,
+                               labels: try file.tensor("y_train").scalars(as: Int32.self), keys: Array(repeating: "", count: 400))
+        let test = SplitCodes(codes: try file.tensor("x_test").scalars(as: Float.self), width: 16,
+                              labels: try file.tensor("y_test").scalars(as: Int32.self), keys: Array(repeating: "", count: 200))
+        let model = LogisticRegression(features: train.codes.map(Double.init), labels: (train.labels ?? []).map(Int.init), width: 16, classes: 10,
+                                       inverseRegularization: 1)
+        let predictions = model.predict(test.codes.map(Double.init))
+        let sklearn = try file.tensor("predictions").scalars(as: Int32.self)
+        let agreeing = zip(predictions, sklearn).filter { $0 == Int($1) }.count
+        #expect(agreeing == 200, "\(agreeing) of 200 predictions agree with scikit-learn")
+        let accuracy = try #require(Evaluation.linearProbe(train: train, test: test))
+        let expected = Double(try file.tensor("accuracy").scalars(as: Float.self)[0])
+        #expect(abs(accuracy - expected) < 1e-6, "accuracy \(accuracy) vs scikit-learn \(expected)")
+    }
+}

@@ -1,0 +1,111 @@
+// `tessera bench train SHARDS`: W2 (model M1 on W1 shards, batch 64, Adam, all modalities, no dropout) end to end:
+// Tessera's training throughput and peak RSS beside PyTorch running the same model on the same shards with the
+// same threads (plain, and tuned: jemalloc and fused Adam), and beside the GEMM-only limit at W2's shapes.
+import Foundation
+import TesseraBLAS
+import TesseraCore
+import TesseraEngine
+
+public struct TrainBench {
+    public var shards: String
+    public var threads = 2
+    public var steps = 30
+    public var runPeers = true
+
+    public init(shards: String) { self.shards = shards }
+
+    struct Run { var samplesPerSecond: Double; var peakRSS: Int; var sgemmShare: Double?; var detail: String }
+
+    /// `tessera train` in a child process (its own peak memory), steady state after the warm-up steps.
+    func tessera(_ modelFile: String) throws -> Run {
+        let out = NSTemporaryDirectory() + "tessera-bench-train-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let json = try child(CommandLine.arguments[0], ["train", shards, "--out", out, "--overwrite", "--model", modelFile,
+                                                        "--steps", "\(steps + 5)", "--batch-size", "64", "--threads", "\(threads)",
+                                                        "--shuffle", "none", "--no-eval", "--no-pictures", "--checkpoint-every", "0",
+                                                        "--quiet", "--json"])
+        let seconds = json["seconds"]?.doubleValue ?? 0, sgemm = json["sgemm_seconds"]?.doubleValue ?? 0
+        return Run(samplesPerSecond: json["steady_samples_per_second"]?.doubleValue ?? 0, peakRSS: json["peak_rss_bytes"]?.intValue ?? 0,
+                   sgemmShare: seconds > 0 ? sgemm / seconds : nil,
+                   detail: "\(json["parameters"]?.intValue ?? 0) parameters, \(fixed(json["sgemm_gflop"]?.doubleValue ?? 0, 1)) GFLOP in sgemm")
+    }
+
+    func child(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> JSONValue {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable).resolvingSymlinksInPath()
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let pipe = Pipe(), errors = Pipe()
+        process.standardOutput = pipe
+        process.standardError = errors
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        guard process.terminationStatus == 0, let last = lines.last, let json = try? JSONValue.parse(String(last)) else {
+            throw TesseraError(path: shards, stage: .config, code: "bench.train",
+                               "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.prefix(2).joined(separator: " ")) failed (status \(process.terminationStatus)): \(message.suffix(400))")
+        }
+        return json
+    }
+
+    /// PyTorch on the same model file and shards (tools/bench/pytorch_train.py).
+    func pytorch(_ modelFile: String, tuned: Bool) throws -> Run? {
+        guard let peer = PythonPeer.locate() else { return nil }
+        var environment: [String: String] = [:]
+        var arguments = [modelFile, shards, "--threads", "\(threads)", "--steps", "\(steps)"]
+        if tuned {
+            arguments.append("--fused")
+            for candidate in ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2"] where FileManager.default.fileExists(atPath: candidate) {
+                environment["LD_PRELOAD"] = candidate
+            }
+        }
+        let json = try peer.run("pytorch_train.py", arguments, environment: environment)
+        let allocator = json["allocator"]?.stringValue ?? "glibc"
+        return Run(samplesPerSecond: json["samples_per_second"]?.doubleValue ?? 0, peakRSS: json["peak_rss_bytes"]?.intValue ?? 0, sgemmShare: nil,
+                   detail: "torch \(json["torch"]?.stringValue ?? "?"), \(allocator) malloc, \(tuned ? "fused" : "default") Adam")
+    }
+
+    public func run(log: (String) -> Void) throws -> [String] {
+        let load = BackgroundLoad()
+        // The model file both sides build: M1 sized for these shards.
+        let modelFile = NSTemporaryDirectory() + "tessera-bench-m1-\(getpid()).json"
+        defer { try? FileManager.default.removeItem(atPath: modelFile) }
+        let printed = try child(CommandLine.arguments[0], ["train", shards, "--print-model", "m1"])
+        try DurableFile.write(printed.prettySerialized(), to: modelFile)
+
+        log("tessera train, M1, \(steps) steps after 5 warm-up steps")
+        let ours = try tessera(modelFile)
+        var peers: [(String, Run)] = []
+        if runPeers {
+            log("PyTorch, the same model and shards")
+            if let plain = try pytorch(modelFile, tuned: false) { peers.append(("PyTorch", plain)) }
+            log("PyTorch tuned (jemalloc, fused Adam)")
+            if let tuned = try pytorch(modelFile, tuned: true) { peers.append(("PyTorch tuned", tuned)) }
+        }
+        log("sgemm alone on W2's GEMM shapes (the limit of a GEMM-bound step)")
+        var engine = EngineBench()
+        engine.threads = threads
+        let gemmSeconds = engine.w2GemmSeconds()
+
+        var lines = ["tessera bench train: W2 (M1 on \(shards), batch 64, Adam lr 1e-3, no dropout), \(threads) threads; \(machineDescription())"]
+        var rows: [[String]] = [["Tessera", formatRate(ours.samplesPerSecond, "samples/s"), "\(ours.peakRSS >> 20) MiB", "1.00x", ours.detail]]
+        for (name, run) in peers {
+            rows.append([name, formatRate(run.samplesPerSecond, "samples/s"), "\(run.peakRSS >> 20) MiB",
+                         formatRatio(ours.samplesPerSecond / max(run.samplesPerSecond, 1e-9)), run.detail])
+        }
+        let ceiling = 64 / gemmSeconds
+        rows.append(["sgemm alone, W2 shapes", formatRate(ceiling, "samples/s"), "", formatRatio(ours.samplesPerSecond / ceiling), "every GEMM of a W2 step, OpenBLAS, same threads"])
+        lines += alignedTable(header: ["trainer", "steady throughput", "peak RSS", "Tessera vs this", "notes"], rows: rows)
+        if let share = ours.sgemmShare {
+            lines.append("Tessera's time in sgemm: \(fixed(share * 100, 1))% of the run (the rest: im2col/col2im, element-wise passes, losses, Adam, loader)")
+        }
+        if let tuned = peers.first(where: { $0.0 == "PyTorch tuned" })?.1 {
+            lines.append("goal >= 1.5x tuned PyTorch: \(ours.samplesPerSecond >= 1.5 * tuned.samplesPerSecond ? "met" : "not met") (\(formatRatio(ours.samplesPerSecond / tuned.samplesPerSecond)))")
+        }
+        let others = load.otherCores()
+        if others > 0.3 { lines.append(String(format: "warning: other processes kept %.1f cores busy during this run; figures are disturbed", others)) }
+        return lines
+    }
+}
