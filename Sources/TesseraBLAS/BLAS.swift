@@ -46,6 +46,23 @@ public enum BLAS {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
+    /// The environment variable OpenBLAS reads, once, when it loads: how long (2^n cycles) an idle worker
+    /// spins on `sched_yield` before it sleeps. Its default (2^28 cycles, about 0.1 s) keeps the workers
+    /// spinning through every stretch of engine code between two matrix products, taking the cores the
+    /// engine's own threads need: a training step measured 14% slower with it (docs/PERFORMANCE.md).
+    public static let threadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
+
+    /// Makes OpenBLAS's idle workers sleep at once, for a process that alternates matrix products with its
+    /// own threaded loops. OpenBLAS reads the setting before any Swift code runs, so this sets it and
+    /// re-executes the program (once: the variable is then set); it does nothing when the user has set it,
+    /// or when re-execution is not possible (the program goes on with OpenBLAS's default).
+    public static func restartWithSleepingWorkers() {
+        guard getenv(threadTimeoutVariable) == nil else { return }
+        setenv(threadTimeoutVariable, "4", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Only reached when exec failed; carry on as we are.
+    }
+
     /// OpenBLAS's current thread count.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -209,6 +209,9 @@ public struct EngineBench {
         let layerRatio = sgemmSeconds / layerSeconds
         lines.append("W2 layers together: \(String(format: "%.1f", flops / layerSeconds / 1e9)) GFLOP/s = \(String(format: "%.0f", layerRatio * 100))% of sgemm at the same shapes (goal >= 60%)")
 
+        log("im2col and col2im beside memcpy")
+        lines += columnTransforms()
+
         // The rest of a W2 step: the three losses and one Adam update of every W2 parameter.
         let rest = try restOfStep(parameterCount: params.count, log: log)
         let stepSeconds = layerSeconds + rest.seconds
@@ -227,6 +230,32 @@ public struct EngineBench {
         let others = load.otherCores()
         if others > 0.3 { lines.append(String(format: "warning: other processes kept %.1f cores busy during this run; figures are disturbed", others)) }
         return lines
+    }
+
+    /// im2col and col2im on W2's convolution geometries beside memcpy of the same column matrix: copies
+    /// bound by memory, so memcpy is their limit.
+    func columnTransforms() -> [String] {
+        // conv1 and deconv2 share a geometry (3 channels, 64x64, k4 s2 p1), as do conv2 and deconv1.
+        let geometries: [(String, ConvGeometry)] = [
+            ("k4 s2 p1, 3ch 64x64 (conv1, deconv2)", ConvGeometry(channels: 3, inHeight: 64, inWidth: 64, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)),
+            ("k4 s2 p1, 32ch 32x32 (conv2, deconv1)", ConvGeometry(channels: 32, inHeight: 32, inWidth: 32, kernelHeight: 4, kernelWidth: 4, stride: 2, padding: 1)),
+        ]
+        var rows: [[String]] = []
+        let buffers = Buffers()
+        for (name, g) in geometries where only.map({ name.contains($0) || "columns".contains($0) }) ?? true {
+            let inputCount = batch * g.channels * g.inHeight * g.inWidth, colCount = g.patch * batch * g.outHeight * g.outWidth
+            let x = buffers.make(inputCount), cols = buffers.make(colCount), copy = buffers.make(colCount)
+            let bytes = Double(colCount * 4)
+            let forward = Self.secondsPerCall(minSeconds: minSeconds) { im2col(x, cols, g, batch: batch) }
+            let backward = Self.secondsPerCall(minSeconds: minSeconds) { col2im(cols, x, g, batch: batch, accumulate: false) }
+            let memcpy = Self.secondsPerCall(minSeconds: minSeconds) { copy.update(from: cols, count: colCount) }
+            for (pass, seconds) in [("im2col", forward), ("col2im", backward)] {
+                rows.append([name, pass, fixed(seconds * 1e3, 2), fixed(bytes / seconds / 1e9, 1), fixed(bytes / memcpy / 1e9, 1),
+                             formatRatio(memcpy / seconds)])
+            }
+        }
+        guard !rows.isEmpty else { return [] }
+        return alignedTable(header: ["column transform", "pass", "ms", "GB/s of columns", "memcpy GB/s", "vs memcpy"], rows: rows)
     }
 
     struct RestOfStep { var losses: Double; var optimizer: Double; var seconds: Double { losses + optimizer } }

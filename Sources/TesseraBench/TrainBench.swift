@@ -42,8 +42,10 @@ public struct TrainBench {
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-        guard process.terminationStatus == 0, let last = lines.last, let json = try? JSONValue.parse(String(last)) else {
+        // The whole output is one JSON value (a model file), or its last line is (a summary after progress lines).
+        let text = String(decoding: data, as: UTF8.self)
+        let parsed = (try? JSONValue.parse(text)) ?? text.split(separator: "\n").last.flatMap { try? JSONValue.parse(String($0)) }
+        guard process.terminationStatus == 0, let json = parsed else {
             throw TesseraError(path: shards, stage: .config, code: "bench.train",
                                "\(URL(fileURLWithPath: executable).lastPathComponent) \(arguments.prefix(2).joined(separator: " ")) failed (status \(process.terminationStatus)): \(message.suffix(400))")
         }

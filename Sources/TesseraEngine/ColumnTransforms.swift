@@ -17,12 +17,16 @@ extension ConvGeometry {
 }
 
 /// cols [patch, B * outH * outW] from x [B, C, inH, inW]; column b*P + oh*outW + ow holds the patch at (oh, ow).
-@inlinable func im2col<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int,
+@inlinable public func im2col<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int,
                                         threads: Int = EngineThreads.current) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
     let plane = g.inHeight * g.inWidth
     let stride = g.stride, padding = g.padding, inWidth = g.inWidth, inHeight = g.inHeight
+    if stride > 1 {
+        im2colStrided(x, cols, g, batch: batch, threads: threads)
+        return
+    }
     nonisolated(unsafe) let (xs, cs) = (x, cols)
     parallelFor(g.patch, minimumPerThread: 2, threads: threads) { rows in
         for row in rows {
@@ -58,12 +62,16 @@ extension ConvGeometry {
 
 /// x [B, C, inH, inW] (+)= col2im(cols): the adjoint of im2col. Each (sample, channel) plane is written by
 /// one thread, its kernel offsets (which overlap) in order, so the sums are the same for any thread count.
-@inlinable func col2im<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool,
+@inlinable public func col2im<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool,
                                         threads: Int = EngineThreads.current) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
     let plane = g.inHeight * g.inWidth
     let stride = g.stride, padding = g.padding, inWidth = g.inWidth, inHeight = g.inHeight
+    if stride > 1 {
+        col2imStrided(cols, x, g, batch: batch, accumulate: accumulate, threads: threads)
+        return
+    }
     nonisolated(unsafe) let (cs, xs) = (cols, x)
     parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
         for index in planes {
@@ -88,6 +96,132 @@ extension ConvGeometry {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+// Strided convolutions (stride s > 1) read every s-th input column, which neither copies nor vectorises. So
+// each input row is first split into its s phases (columns r, r + s, r + 2s, ... for r < s): kernel column j
+// then reads one phase contiguously, from output column ow at phase column ow + (j - padding - r) / s.
+// Measured on W2's geometries with `tessera bench engine` (docs/PERFORMANCE.md).
+
+extension ConvGeometry {
+    /// Columns per phase of an input row (the longest phase).
+    @inlinable var phaseWidth: Int { (inWidth + stride - 1) / stride }
+
+    /// The phase kernel column `j` reads, and the offset from an output column to its column in that phase.
+    @inlinable func phase(kernelColumn j: Int) -> (phase: Int, offset: Int) {
+        let r = ((j - padding) % stride + stride) % stride
+        return (r, (j - padding - r) / stride)
+    }
+}
+
+/// Splits the rows of a plane into their phases: `phases[(ih * s + r) * width + t] = plane[ih][r + s t]`.
+@inlinable func splitPhases<T>(_ plane: UnsafePointer<T>, _ phases: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int) {
+    for ih in 0..<height {
+        let row = plane + ih * count
+        for r in 0..<stride {
+            let target = phases + (ih * stride + r) * width
+            var t = 0, iw = r
+            while iw < count {
+                target[t] = row[iw]
+                t += 1
+                iw += stride
+            }
+        }
+    }
+}
+
+/// The inverse of `splitPhases`.
+@inlinable func joinPhases<T>(_ phases: UnsafePointer<T>, _ plane: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int) {
+    for ih in 0..<height {
+        let row = plane + ih * count
+        for r in 0..<stride {
+            let source = phases + (ih * stride + r) * width
+            var t = 0, iw = r
+            while iw < count {
+                row[iw] = source[t]
+                t += 1
+                iw += stride
+            }
+        }
+    }
+}
+
+/// `im2col` for stride > 1: each (sample, channel) plane is split into phases once; then each kernel
+/// offset's rows of columns are contiguous copies from one phase, written in order.
+@inlinable func im2colStrided<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, threads: Int) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth, width = g.phaseWidth, phasePlane = g.inHeight * g.stride * width
+    let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
+    nonisolated(unsafe) let (xs, cs) = (x, cols)
+    parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
+        withUnsafeTemporaryAllocation(of: T.self, capacity: phasePlane) { buffer in
+            guard let phases = buffer.baseAddress else { return }
+            for index in planes {
+                let b = index / g.channels, c = index % g.channels
+                splitPhases(xs + index * plane, phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
+                for i in 0..<kernelHeight {
+                    for j in 0..<kernelWidth {
+                        let out = cs + ((c * kernelHeight + i) * kernelWidth + j) * n + b * positions
+                        let (lo, hi) = g.validColumns(kernelColumn: j)
+                        let (r, offset) = g.phase(kernelColumn: j)
+                        for oh in 0..<outH {
+                            let ih = oh * stride - padding + i
+                            let line = out + oh * outW
+                            guard ih >= 0 && ih < g.inHeight else {
+                                line.update(repeating: 0, count: outW)
+                                continue
+                            }
+                            if lo > 0 { line.update(repeating: 0, count: lo) }
+                            if hi < outW { (line + hi).update(repeating: 0, count: outW - hi) }
+                            if hi > lo { (line + lo).update(from: phases + (ih * stride + r) * width + lo + offset, count: hi - lo) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `col2im` for stride > 1: each (sample, channel) plane is gathered in its phases, where every kernel
+/// offset's contribution is a contiguous run (added in the reference's order), then interleaved back.
+@inlinable func col2imStrided<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool,
+                                               threads: Int) {
+    let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
+    let n = batch * positions
+    let plane = g.inHeight * g.inWidth, width = g.phaseWidth, phasePlane = g.inHeight * g.stride * width
+    let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
+    nonisolated(unsafe) let (cs, xs) = (cols, x)
+    parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
+        withUnsafeTemporaryAllocation(of: T.self, capacity: phasePlane) { buffer in
+            guard let phases = buffer.baseAddress else { return }
+            for index in planes {
+                let b = index / g.channels, c = index % g.channels
+                let dst = xs + index * plane
+                if accumulate {
+                    splitPhases(dst, phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
+                } else {
+                    phases.update(repeating: 0, count: phasePlane)
+                }
+                for i in 0..<kernelHeight {
+                    for j in 0..<kernelWidth {
+                        let (lo, hi) = g.validColumns(kernelColumn: j)
+                        guard hi > lo else { continue }
+                        let (r, offset) = g.phase(kernelColumn: j)
+                        let from = cs + ((c * kernelHeight + i) * kernelWidth + j) * n + b * positions
+                        for oh in 0..<outH {
+                            let ih = oh * stride - padding + i
+                            guard ih >= 0 && ih < g.inHeight else { continue }
+                            let target = phases + (ih * stride + r) * width + lo + offset
+                            let line = from + oh * outW + lo
+                            for k in 0..<(hi - lo) { target[k] += line[k] }
+                        }
+                    }
+                }
+                joinPhases(phases, dst, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
             }
         }
     }

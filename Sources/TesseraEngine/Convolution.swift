@@ -12,6 +12,11 @@ public struct ConvGeometry: Sendable, Equatable {
     @inlinable public var outWidth: Int { (inWidth + 2 * padding - kernelWidth) / stride + 1 }
     /// Rows of the column matrix: channels x kernel.
     @inlinable public var patch: Int { channels * kernelHeight * kernelWidth }
+
+    public init(channels: Int, inHeight: Int, inWidth: Int, kernelHeight: Int, kernelWidth: Int, stride: Int, padding: Int) {
+        (self.channels, self.inHeight, self.inWidth, self.kernelHeight, self.kernelWidth) = (channels, inHeight, inWidth, kernelHeight, kernelWidth)
+        (self.stride, self.padding) = (stride, padding)
+    }
 }
 
 /// [C, B*P] (channel-major) to [B, C, P] (batch-major), adding a per-channel bias when given, or adding

@@ -40,33 +40,52 @@ public enum Loss {
     }
 
     /// Softmax cross-entropy over `rows` rows of `classes` logits, averaged over the valid rows (the others,
-    /// padding, get zero gradient): -log softmax(x)[target].
+    /// padding, get zero gradient): -log softmax(x)[target]. Rows run in parallel; the loss is summed per
+    /// block of rows and then over blocks in order, the same whatever the thread count.
     @inlinable public static func softmaxCrossEntropy<T: EngineScalar>(_ logits: UnsafePointer<T>, targets: UnsafePointer<Int32>, valid: UnsafePointer<UInt8>,
                                                             _ gradient: UnsafeMutablePointer<T>, rows: Int, classes: Int) -> T {
         var count = 0
         for r in 0..<rows where valid[r] != 0 && targets[r] >= 0 && Int(targets[r]) < classes { count += 1 }
         let n = T(max(count, 1))
-        var total: T = 0
-        for r in 0..<rows {
-            let x = logits + r * classes, g = gradient + r * classes
-            let t = Int(targets[r])
-            guard valid[r] != 0, t >= 0, t < classes else {
-                g.update(repeating: 0, count: classes)
-                continue
+        let block = 16, blocks = (rows + block - 1) / block
+        guard blocks > 0 else { return 0 }
+        let total = withUnsafeTemporaryAllocation(of: T.self, capacity: blocks) { buffer -> T in
+            guard let partial = buffer.baseAddress else { return 0 }
+            nonisolated(unsafe) let (partials, x0, g0) = (partial, logits, gradient)
+            parallelFor(blocks, minimumPerThread: max(1, 4096 / max(classes, 1))) { range in
+                for blockIndex in range {
+                    var sum: T = 0
+                    for r in (blockIndex * block)..<min(rows, (blockIndex + 1) * block) {
+                        sum += crossEntropyRow(x0 + r * classes, target: Int(targets[r]), valid: valid[r] != 0, g0 + r * classes, classes: classes, n: n)
+                    }
+                    partials[blockIndex] = sum
+                }
             }
-            var m = x[0]
-            for c in 1..<classes { m = max(m, x[c]) }
-            var sum: T = 0
-            for c in 0..<classes {
-                let e = T.exp(x[c] - m)
-                g[c] = e
-                sum += e
-            }
-            total += T.log(sum) + m - x[t]
-            let inv = 1 / (sum * n)
-            for c in 0..<classes { g[c] *= inv }
-            g[t] -= 1 / n
+            var total: T = 0
+            for i in 0..<blocks { total += partial[i] }
+            return total
         }
         return count == 0 ? 0 : total / n
+    }
+
+    /// One row of `softmaxCrossEntropy`: writes the row's gradient and returns its loss (0 for padding).
+    @inlinable static func crossEntropyRow<T: EngineScalar>(_ x: UnsafePointer<T>, target t: Int, valid: Bool, _ g: UnsafeMutablePointer<T>,
+                                                           classes: Int, n: T) -> T {
+        guard valid, t >= 0, t < classes else {
+            g.update(repeating: 0, count: classes)
+            return 0
+        }
+        var m = x[0]
+        for c in 1..<classes where x[c] > m { m = x[c] }
+        var sum: T = 0
+        for c in 0..<classes {
+            let e = T.exp(x[c] - m)
+            g[c] = e
+            sum += e
+        }
+        let inv = 1 / (sum * n)
+        for c in 0..<classes { g[c] *= inv }
+        g[t] -= 1 / n
+        return T.log(sum) + m - x[t]
     }
 }

@@ -1,5 +1,6 @@
 // Optimisers over the flat parameter and gradient buffers, with their state in flat buffers too:
 // one pass over memory per step, as PyTorch's formulas.
+import CTesseraKernels
 
 /// Which optimiser, and its settings.
 public struct OptimizerConfig: Codable, Sendable, Equatable {
@@ -130,6 +131,24 @@ public final class Optimizer<T: EngineScalar>: @unchecked Sendable {
             let decay = T(decoupled ? 1 - rate * config.weightDecay : 1)
             let l2 = T(decoupled ? 0 : config.weightDecay)
             let (oneMinusB1, oneMinusB2) = (T(1 - config.beta1), T(1 - config.beta2))
+            if T.self == Float.self {
+                // The same arithmetic in C, vectorised for the machine (the loop below stays scalar in Swift).
+                var constants = tessera_adam_step(gradient_scale: Float(scale), decay: Float(decay), l2: Float(l2), one_minus_beta1: Float(oneMinusB1),
+                                                  beta2: Float(b2), one_minus_beta2: Float(oneMinusB2), step_size: Float(stepSize),
+                                                  root_bias2: Float(rootBias2), epsilon: Float(eps), decoupled: decoupled ? 1 : 0)
+                nonisolated(unsafe) let pf = UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+                nonisolated(unsafe) let gf = UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self)
+                nonisolated(unsafe) let mf = UnsafeMutableRawPointer(m1).assumingMemoryBound(to: Float.self)
+                nonisolated(unsafe) let vf = UnsafeMutableRawPointer(m2).assumingMemoryBound(to: Float.self)
+                withUnsafePointer(to: &constants) { k in
+                    nonisolated(unsafe) let k = k
+                    parallelFor((count + chunk - 1) / chunk) { chunks in
+                        let lo = chunks.lowerBound * chunk, hi = min(count, chunks.upperBound * chunk)
+                        tessera_adam_f32(pf + lo, gf + lo, mf + lo, vf + lo, hi - lo, k)
+                    }
+                }
+                return norm
+            }
             parallelFor((count + chunk - 1) / chunk) { chunks in
                 for i in (chunks.lowerBound * chunk)..<min(count, chunks.upperBound * chunk) {
                     // torch.optim.Adam(W), single-tensor path, operation for operation:

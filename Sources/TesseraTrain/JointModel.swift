@@ -56,6 +56,9 @@ final class ModalityBranch {
     var projection: Linear<Float>?
     var projected: ArenaSlot?
     var projectedGradient: ArenaSlot?
+    /// Alignment: this modality's code on its own [batch, code] and the term's gradient there.
+    var single: ArenaSlot?
+    var singleGradient: ArenaSlot?
     /// Cross-entropy: which positions count.
     let validPositions: UnsafeMutablePointer<UInt8>?
     var encoderWidth: Int { encoder.outputCount }
@@ -101,6 +104,8 @@ public struct ModelBatch {
 /// Per-modality losses of one forward pass (NaN where a modality had no sample present).
 public struct ModalityLosses: Sendable {
     public var values: [String: Double] = [:]
+    /// The alignment term (unweighted) when the model has one and the batch had a sample with two modalities.
+    public var align: Double?
     /// The weighted sum (what is minimised).
     public var total: Double = 0
 }
@@ -121,6 +126,11 @@ public final class JointModel {
     let shared: Linear<Float>?
     let sharedOut: ArenaSlot?
     let sharedGradient: ArenaSlot?
+    /// Alignment: the joint code of all present modalities (the target, held fixed).
+    let alignTarget: ArenaSlot?
+    /// Keeps the alignment target of the last pass (a test's finite differences must hold it fixed, as the
+    /// gradient does).
+    var holdsAlignTarget = false
     /// The width of the shared code.
     public var codeWidth: Int { spec.fusion == .none ? branches[0].encoderWidth : spec.code }
     public var modalityNames: [String] { branches.map(\.spec.name) }
@@ -208,9 +218,14 @@ public final class JointModel {
                 branch.projected = arena.reserve(maxBatch * spec.code)
                 branch.projectedGradient = arena.reserve(maxBatch * spec.code)
             }
+            if spec.align > 0 {
+                branch.single = arena.reserve(maxBatch * spec.code)
+                branch.singleGradient = arena.reserve(maxBatch * spec.code)
+            }
             branches.append(branch)
         }
         self.branches = branches
+        alignTarget = spec.align > 0 ? arena.reserve(maxBatch * spec.code) : nil
         params.finalize()
         arena.finalize()
     }
@@ -383,7 +398,94 @@ public final class JointModel {
             }
             if anyPresent { result.total += branch.spec.weight * Double(loss) }
         }
+        if spec.align > 0, let term = alignment(count: n) {
+            result.align = term
+            result.total += spec.align * term
+        }
         return result
+    }
+
+    /// The alignment term: each present modality's own code against the joint code of all present modalities,
+    /// mean squared distance per code element over the samples with two or more; its gradient (weighted) goes
+    /// to each branch's `singleGradient`. Nil when no sample has two modalities.
+    private func alignment(count n: Int) -> Double? {
+        guard let alignTarget else { return nil }
+        let width = spec.code, target = arena.pointer(alignTarget)
+        singleCodes(count: n)
+        var presentCount = [Int](repeating: 0, count: n)
+        for branch in branches {
+            let present = arena.pointer(branch.present)
+            for b in 0..<n where present[b] != 0 { presentCount[b] += 1 }
+        }
+        if !holdsAlignTarget {
+            // The joint code: concat sums the modalities' parts of the fusion product over one bias; mean averages.
+            target.update(repeating: 0, count: n * width)
+            let bias = fusion?.bias.map { UnsafePointer(params.value($0)) }
+            for branch in branches {
+                guard let single = branch.single else { continue }
+                let z = arena.pointer(single), present = arena.pointer(branch.present)
+                for b in 0..<n where present[b] != 0 {
+                    for j in 0..<width { target[b * width + j] += z[b * width + j] - (bias?[j] ?? 0) }
+                }
+            }
+            for b in 0..<n {
+                let scale: Float = spec.fusion == .mean ? 1 / Float(max(presentCount[b], 1)) : 1
+                for j in 0..<width { target[b * width + j] = target[b * width + j] * scale + (bias?[j] ?? 0) }
+            }
+        }
+        var terms = 0
+        for branch in branches {
+            let present = arena.pointer(branch.present)
+            for b in 0..<n where present[b] != 0 && presentCount[b] >= 2 { terms += 1 }
+        }
+        guard terms > 0 else {
+            for branch in branches { branch.singleGradient.map { arena.pointer($0).update(repeating: 0, count: n * width) } }
+            return nil
+        }
+        var sum = 0.0
+        let gradientScale = Float(2 * spec.align) / Float(terms * width)
+        for branch in branches {
+            guard let single = branch.single, let singleGradient = branch.singleGradient else { continue }
+            let z = arena.pointer(single), g = arena.pointer(singleGradient), present = arena.pointer(branch.present)
+            for b in 0..<n {
+                let counted = present[b] != 0 && presentCount[b] >= 2
+                for j in 0..<width {
+                    let difference = counted ? z[b * width + j] - target[b * width + j] : 0
+                    sum += Double(difference * difference)
+                    g[b * width + j] = gradientScale * difference
+                }
+            }
+        }
+        return sum / Double(terms * width)
+    }
+
+    /// Each modality's code on its own, for every sample: its block of the fusion product plus the bias
+    /// (concat), or its projection (mean).
+    private func singleCodes(count n: Int) {
+        let width = spec.code
+        switch spec.fusion {
+        case .none:
+            break
+        case .concat:
+            guard let fusion else { return }
+            let weights = params.value(fusion.weight), total = fusion.inFeatures
+            var offset = 0
+            for branch in branches {
+                guard let single = branch.single else { continue }
+                let z = arena.pointer(single)
+                Float.gemm(transA: false, transB: true, m: n, n: width, k: branch.encoderWidth, alpha: 1, a: branch.encoder.output,
+                           lda: branch.encoderWidth, b: weights + offset, ldb: total, beta: 0, c: z, ldc: width)
+                if let bias = fusion.bias.map({ params.value($0) }) {
+                    for b in 0..<n { for j in 0..<width { z[b * width + j] += bias[j] } }
+                }
+                offset += branch.encoderWidth
+            }
+        case .mean:
+            for branch in branches {
+                guard let single = branch.single, let projected = branch.projected else { continue }
+                arena.pointer(single).update(from: arena.pointer(projected), count: n * width)
+            }
+        }
     }
 
     /// The backward pass from the decoders' output gradients (set by `losses`); accumulates parameter gradients.
@@ -418,6 +520,18 @@ public final class JointModel {
                     let row = dh + b * width
                     if visible[b] != 0 { row.update(from: dx + b * total + offset, count: width) } else { row.update(repeating: 0, count: width) }
                 }
+                if let singleGradient = branch.singleGradient {
+                    // The alignment term through this modality's block of the fusion weights (and the bias).
+                    let g = arena.pointer(singleGradient), code = spec.code
+                    Float.gemm(transA: false, transB: false, m: n, n: width, k: code, alpha: 1, a: g, lda: code,
+                               b: params.value(fusion.weight) + offset, ldb: total, beta: 1, c: dh, ldc: width)
+                    Float.gemm(transA: true, transB: false, m: code, n: width, k: n, alpha: 1, a: g, lda: code,
+                               b: branch.encoder.output, ldb: width, beta: 1, c: params.grad(fusion.weight) + offset, ldc: total)
+                    if let bias = fusion.bias {
+                        let db = params.grad(bias)
+                        for b in 0..<n { for j in 0..<code { db[j] += g[b * code + j] } }
+                    }
+                }
                 offset += width
             }
         case .mean:
@@ -433,6 +547,10 @@ public final class JointModel {
                 for b in 0..<n {
                     let scale: Float = visible[b] != 0 ? 1 / max(counts[b], 1) : 0
                     for j in 0..<width { dp[b * width + j] = dz[b * width + j] * scale }
+                }
+                if let singleGradient = branch.singleGradient {
+                    let g = arena.pointer(singleGradient)
+                    for i in 0..<(n * width) { dp[i] += g[i] }
                 }
                 projection.backward(branch.encoder.output, dp, branch.encoder.outputGradient, batch: n, params)
             }

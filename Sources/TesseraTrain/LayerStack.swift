@@ -76,8 +76,7 @@ final class LayerStack {
                 let (c, h, w) = try image("conv2d")
                 guard h + 2 * padding >= kernel, w + 2 * padding >= kernel else { throw fail(index, "kernel \(kernel) is larger than the padded input \(shape)") }
                 let layer = Conv2d(params, layerName, in: c, out: out, kernel: kernel, stride: stride, padding: padding, inputHeight: h, inputWidth: w)
-                let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena,
-                                           initializer: { layer.initialize(params, &$0) })
+                let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena)
                 try append(node, output([out, layer.outHeight, layer.outWidth]))
                 initializers.append(node.initializer)
             case let .convTranspose2d(out, kernel, stride, padding, outputPadding):
@@ -86,8 +85,7 @@ final class LayerStack {
                 let layer = ConvTranspose2d(params, layerName, in: c, out: out, kernel: kernel, stride: stride, padding: padding,
                                             outputPadding: outputPadding, inputHeight: h, inputWidth: w)
                 guard layer.outHeight > 0, layer.outWidth > 0 else { throw fail(index, "the output of \(shape) would be empty") }
-                let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena,
-                                           initializer: { layer.initialize(params, &$0) })
+                let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena)
                 try append(node, output([out, layer.outHeight, layer.outWidth]))
                 initializers.append(node.initializer)
             case let .maxPool(kernel, stride):
@@ -200,21 +198,41 @@ final class LinearNode: StackNode {
     }
 }
 
-final class ConvolutionNode<Layer: ConvolutionLayer>: StackNode where Layer.Scalar == Float {
-    let layer: Layer
-    let params: ParameterSet<Float>
+/// A convolution or transposed convolution. Not generic: the closures are made where the layer's concrete
+/// type is known, so the engine's generic code is specialised for Float (a generic node called through
+/// `StackNode` ran the unspecialised im2col/col2im, several times slower).
+final class ConvolutionNode: StackNode {
+    typealias Forward = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void
+    typealias Backward = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>?, Int, UnsafeMutablePointer<Float>) -> Void
     let workspace: ArenaSlot
     let arena: Arena<Float>
     let initializer: (inout SeededRandom) -> Void
-    init(_ layer: Layer, params: ParameterSet<Float>, workspace: ArenaSlot, arena: Arena<Float>, initializer: @escaping (inout SeededRandom) -> Void) {
-        (self.layer, self.params, self.workspace, self.arena, self.initializer) = (layer, params, workspace, arena, initializer)
+    let forwardPass: Forward
+    let backwardPass: Backward
+
+    convenience init(_ layer: Conv2d<Float>, params: ParameterSet<Float>, workspace: ArenaSlot, arena: Arena<Float>) {
+        self.init(workspace: workspace, arena: arena, initializer: { layer.initialize(params, &$0) },
+                  forward: { layer.forward($0, $1, batch: $2, params, workspace: $3) },
+                  backward: { layer.backward($0, $1, $2, accumulate: false, batch: $3, params, workspace: $4) })
     }
+
+    convenience init(_ layer: ConvTranspose2d<Float>, params: ParameterSet<Float>, workspace: ArenaSlot, arena: Arena<Float>) {
+        self.init(workspace: workspace, arena: arena, initializer: { layer.initialize(params, &$0) },
+                  forward: { layer.forward($0, $1, batch: $2, params, workspace: $3) },
+                  backward: { layer.backward($0, $1, $2, accumulate: false, batch: $3, params, workspace: $4) })
+    }
+
+    private init(workspace: ArenaSlot, arena: Arena<Float>, initializer: @escaping (inout SeededRandom) -> Void,
+                 forward: @escaping Forward, backward: @escaping Backward) {
+        (self.workspace, self.arena, self.initializer, self.forwardPass, self.backwardPass) = (workspace, arena, initializer, forward, backward)
+    }
+
     func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        layer.forward(x, y, batch: batch, params, workspace: arena.pointer(workspace))
+        forwardPass(x, y, batch, arena.pointer(workspace))
     }
     func backward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
                   _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
-        layer.backward(x, dy, dx, accumulate: false, batch: batch, params, workspace: arena.pointer(workspace))
+        backwardPass(x, dy, dx, batch, arena.pointer(workspace))
     }
 }
 

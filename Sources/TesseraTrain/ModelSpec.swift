@@ -86,6 +86,9 @@ public struct ModelSpec: Sendable, Equatable {
     /// Width of each modality's part of the shared decoder layer (code -> parts x width, then split).
     public var sharedWidth: Int
     public var sharedActivation: Activation
+    /// Weight of the alignment term: the mean squared distance of each single-modality code to the joint code
+    /// of all present modalities (held fixed), over samples with two or more modalities (0: off).
+    public var align: Double = 0
 
     public func modality(_ name: String) -> ModalitySpec? { modalities.first { $0.name == name } }
 
@@ -99,6 +102,7 @@ public struct ModelSpec: Sendable, Equatable {
             ("code", .int(code)),
             ("shared_width", .int(sharedWidth)),
             ("shared_activation", .string(sharedActivation.rawValue)),
+        ] + (align != 0 ? [("align", .double(align))] : []) + [
             ("modalities", .object(JSONObject(modalities.map { m in
                 (m.name, JSONValue.object(JSONObject([
                     ("input", .string(m.input)), ("scale", .string(m.scale.rawValue)),
@@ -116,7 +120,7 @@ public struct ModelSpec: Sendable, Equatable {
         }
         guard let object = json.objectValue else { throw fail("", "a model file is a JSON object") }
         if let format = object["format"], format.stringValue != formatName { throw fail("format", "expected \"\(formatName)\"") }
-        let known: Set<String> = ["format", "version", "name", "fusion", "code", "shared_width", "shared_activation", "modalities"]
+        let known: Set<String> = ["format", "version", "name", "fusion", "code", "shared_width", "shared_activation", "align", "modalities"]
         for key in object.keys where !known.contains(key) { throw fail(key, "unknown key (known: \(known.sorted().joined(separator: ", ")))") }
         func positive(_ value: JSONValue?, _ place: String, default fallback: Int? = nil, allowZero: Bool = false) throws -> Int {
             guard let value else {
@@ -209,8 +213,13 @@ public struct ModelSpec: Sendable, Equatable {
         if fusion == .none && modalities.count != 1 { throw fail("fusion", "none needs exactly one modality") }
         let code = fusion == .none ? 0 : try positive(object["code"], "code")
         let sharedWidth = fusion == .none ? 0 : try positive(object["shared_width"], "shared_width")
-        return ModelSpec(name: object["name"]?.stringValue ?? "model", modalities: modalities, fusion: fusion, code: code,
-                         sharedWidth: sharedWidth, sharedActivation: try activation(object["shared_activation"], "shared_activation", default: .relu))
+        let align = object["align"].map { $0.doubleValue } ?? 0
+        guard let align, align.isFinite, align >= 0 else { throw fail("align", "expected a non-negative number") }
+        if align > 0 && fusion == .none { throw fail("align", "needs two or more modalities (fusion concat or mean)") }
+        var spec = ModelSpec(name: object["name"]?.stringValue ?? "model", modalities: modalities, fusion: fusion, code: code,
+                             sharedWidth: sharedWidth, sharedActivation: try activation(object["shared_activation"], "shared_activation", default: .relu))
+        spec.align = align
+        return spec
     }
 
     /// Reads a model file.

@@ -99,8 +99,11 @@ public final class Trainer {
     public private(set) var steadySeconds = 0.0
     public private(set) var steadySteps = 0
     public static let warmupSteps = 5
+    /// Wall seconds per phase over the steady steps (load, prepare, forward, losses, backward, update).
+    public private(set) var phaseSeconds: [(name: String, seconds: Double)] = []
     let totalSteps: Int
     let log: (String) -> Void
+    private var phaseTotals = [Double](repeating: 0, count: PhaseClock.names.count)
 
     public static let checkpointFile = "checkpoint.safetensors"
     public static let weightsFile = "weights.safetensors"
@@ -234,20 +237,28 @@ public final class Trainer {
                 log("interrupted at step \(step): checkpoint saved; continue with --resume")
                 return .interrupted(step: step, signal: signal)
             }
+            var clock = PhaseClock(enabled: stepsThisProcess >= Trainer.warmupSteps)
             guard let batch = try loader.next() else { break }
+            clock.lap(0)
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: nil, hide: dropout(step: step))
             model.params.zeroGrads()
+            clock.lap(1)
             model.forward(input)
+            clock.lap(2)
             let losses = model.losses(input)
+            clock.lap(3)
             guard losses.total.isFinite else {
                 throw TesseraError(stage: .decode, code: "train.non-finite",
                                    "the loss became \(losses.total) at step \(step + 1) (\(describe(losses))); the last good checkpoint is kept. "
                                    + "Try a lower --lr or --clip-norm.")
             }
             model.backward(input)
+            clock.lap(4)
             let lr = learningRate(at: step)
             let norm = optimizer.update(model.params, learningRate: lr)
+            clock.lap(5)
+            clock.add(to: &phaseTotals)
             guard norm.isFinite else {
                 throw TesseraError(stage: .decode, code: "train.non-finite",
                                    "the gradient became \(norm) at step \(step + 1); the weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-norm.")
@@ -279,6 +290,7 @@ public final class Trainer {
                 }
             }
         }
+        phaseSeconds = zip(PhaseClock.names, phaseTotals).map { ($0, $1) }
         guard finishing else { return .finished(step: step) }
         try saveCheckpoint()
         _ = try SafetensorsWriter.write(try model.params.tensors(), metadata: ["format": "tessera-weights", "model": model.spec.json.serialized()],
@@ -304,7 +316,8 @@ public final class Trainer {
     }
 
     func describe(_ losses: ModalityLosses) -> String {
-        model.modalityNames.compactMap { name in losses.values[name].map { "\(name) \(fixed($0, 4))" } }.joined(separator: ", ")
+        (model.modalityNames.compactMap { name in losses.values[name].map { "\(name) \(fixed($0, 4))" } }
+            + (losses.align.map { ["align \(fixed($0, 4))"] } ?? [])).joined(separator: ", ")
     }
 }
 
@@ -332,6 +345,7 @@ final class MetricsWriter {
     func write(step: Int, epoch: Int, losses: ModalityLosses, lr: Double, gradientNorm: Double, samplesPerSecond: Double, seconds: Double) throws {
         var object = JSONObject([("step", .int(step)), ("epoch", .int(epoch)), ("split", .string("train")), ("loss", Self.number(losses.total))])
         for (name, value) in losses.values.sorted(by: { $0.key < $1.key }) { object["loss_\(name)"] = Self.number(value) }
+        if let align = losses.align { object["loss_align"] = Self.number(align) }
         object["lr"] = .double(lr)
         object["grad_norm"] = Self.number(gradientNorm)
         object["samples_per_second"] = .double((samplesPerSecond * 10).rounded() / 10)
@@ -400,4 +414,29 @@ func formatDuration(_ seconds: Double) -> String {
     if s >= 3600 { return "\(s / 3600)h" + String(format: "%02dm", (s % 3600) / 60) }
     if s >= 60 { return "\(s / 60)m" + String(format: "%02ds", s % 60) }
     return "\(s)s"
+}
+
+/// Wall time between the phases of one step, summed over the steady steps (for `train --json`).
+struct PhaseClock {
+    static let names = ["load", "prepare", "forward", "losses", "backward", "update"]
+    let enabled: Bool
+    private var last: Double
+    private var laps = [Double](repeating: 0, count: PhaseClock.names.count)
+
+    init(enabled: Bool) {
+        self.enabled = enabled
+        last = enabled ? monotonicSeconds() : 0
+    }
+
+    mutating func lap(_ phase: Int) {
+        guard enabled else { return }
+        let now = monotonicSeconds()
+        laps[phase] = now - last
+        last = now
+    }
+
+    func add(to totals: inout [Double]) {
+        guard enabled else { return }
+        for i in laps.indices { totals[i] += laps[i] }
+    }
 }

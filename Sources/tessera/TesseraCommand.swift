@@ -1,10 +1,15 @@
 // The `tessera` command: one ParsableCommand per subcommand, errors turned into one line on stderr.
 import ArgumentParser
+import TesseraBLAS
 import TesseraCore
 
 @main
 enum Main {
     static func main() {
+        // Commands that run the engine want OpenBLAS's idle workers asleep, not spinning (see BLAS).
+        if CommandLine.arguments.count > 1, ["train", "eval", "encode", "bench"].contains(CommandLine.arguments[1]) {
+            BLAS.restartWithSleepingWorkers()
+        }
         useSteadyAllocator()
         TesseraCommand.main()
     }

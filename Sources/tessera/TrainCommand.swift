@@ -82,6 +82,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Probability per sample of hiding a random non-empty subset of its modalities from the encoders (0).")
     var modalityDropout = 0.0
 
+    @Option(name: .long, help: "Alignment term weight: pulls each single-modality code towards the joint code (the model file's \"align\", else 0).")
+    var align: Double?
+
+    @Option(name: .long, help: "Fusion of the per-modality codes: concat or mean (overrides the model file's).")
+    var fusion: String?
+
     @Option(name: .long, help: "Sample order: buffer (default), buffer:N, full, shards or none.")
     var shuffle = "buffer"
 
@@ -134,7 +140,18 @@ struct TrainCommand: ParsableCommand {
             if !resume {
                 try prepareOutput(out, overwrite: overwrite)
             }
-            var options = TrainOptions(dataset: dataset, output: out, model: try choice.spec(for: manifest))
+            var spec = try choice.spec(for: manifest)
+            if let fusion {
+                guard let mode = Fusion(rawValue: fusion), mode != .none, spec.fusion != .none else {
+                    throw ValidationError("--fusion: concat or mean, for a model with two or more modalities")
+                }
+                spec.fusion = mode
+            }
+            if let align {
+                guard align.isFinite, align >= 0, spec.fusion != .none else { throw ValidationError("--align must be >= 0, for a model with two or more modalities") }
+                spec.align = align
+            }
+            var options = TrainOptions(dataset: dataset, output: out, model: spec)
             options.steps = steps
             options.epochs = epochs
             options.batchSize = batchSize
@@ -172,6 +189,7 @@ struct TrainCommand: ParsableCommand {
                     ("steady_samples_per_second", .double(steady)), ("steady_steps", .int(trainer.steadySteps)),
                     ("peak_rss_bytes", .int(peakResidentBytes())), ("sgemm_seconds", .double(BLAS.sgemmSeconds)),
                     ("sgemm_gflop", .double(BLAS.sgemmFlops / 1e9)), ("parameters", .int(trainer.model.params.count)),
+                    ("phase_seconds", .object(JSONObject(trainer.phaseSeconds.map { ($0.name, JSONValue.double($0.seconds)) }))),
                 ])).serialized())
             }
             switch outcome {

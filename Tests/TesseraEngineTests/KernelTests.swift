@@ -37,6 +37,10 @@ import TesseraCore
                 col2im(cols, &back, g, batch: batch, accumulate: true, threads: threads)
                 col2imReference(cols, &backPlain, g, batch: batch, accumulate: true)
                 #expect(back == backPlain, "col2im \(g)")
+                var fresh = [Float](repeating: .nan, count: inputCount), freshPlain = [Float](repeating: 7, count: inputCount)
+                col2im(cols, &fresh, g, batch: batch, accumulate: false, threads: threads)
+                col2imReference(cols, &freshPlain, g, batch: batch, accumulate: false)
+                #expect(fresh == freshPlain, "col2im without accumulation \(g)")
             }
         }
     }

@@ -123,3 +123,56 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(abs(accuracy - expected) < 1e-6, "accuracy \(accuracy) vs scikit-learn \(expected)")
     }
 }
+
+/// The alignment term's gradient against central finite differences (with its target held fixed), for concat
+/// and mean fusion, with the reconstruction losses weighted 0 so that only the term is checked.
+@Suite struct AlignmentTests {
+    @Test(arguments: ["concat", "mean"])
+    func alignmentGradientMatchesFiniteDifferences(_ fusion: String) throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        var spec = try tinyModel(fusion: fusion)
+        spec.align = 1
+        for i in spec.modalities.indices { spec.modalities[i].weight = 0 }
+        let model = try JointModel(spec: spec, manifest: manifest, maxBatch: 6, source: "test")
+        model.initialize(seed: 3)
+        var config = LoaderConfig()
+        config.batchSize = 6
+        config.shuffle = .none
+        let loader = try ShardLoader(folder: dataset, config: config)
+        try loader.start()
+        defer { loader.stop() }
+        let batch = try #require(try loader.next())
+        let input = ModelBatch(batch)
+        try model.prepare(input, visibleModalities: nil, hide: nil)
+        func loss() -> Double {
+            model.forward(input)
+            return model.losses(input).total
+        }
+        model.params.zeroGrads()
+        let base = loss()
+        #expect(base > 0 && base.isFinite)
+        model.backward(input)
+        // The target is held fixed in the gradient (a stop-gradient), so it is held fixed here too.
+        model.holdsAlignTarget = true
+        let names = fusion == "concat" ? ["fusion.weight", "fusion.bias", "image.encoder.4.weight", "audio.encoder.1.weight"]
+                                       : ["fusion.image.weight", "fusion.text.bias", "image.encoder.4.weight", "text.encoder.1.weight"]
+        for name in names {
+            let entry = try #require(model.params.entry(name))
+            let values = model.params.value(entry.ref), grads = model.params.grad(entry.ref)
+            // The coordinates with the largest gradients, where float rounding matters least.
+            let largest = (0..<entry.ref.count).sorted { abs(grads[$0]) > abs(grads[$1]) }.prefix(4)
+            for i in largest {
+                let original = values[i], step: Float = 1e-2
+                values[i] = original + step
+                let up = loss()
+                values[i] = original - step
+                let down = loss()
+                values[i] = original
+                let numeric = (up - down) / Double(2 * step)
+                let analytic = Double(grads[i])
+                #expect(abs(numeric - analytic) <= 0.03 * abs(analytic) + 1e-5, "\(name)[\(i)]: analytic \(analytic), numeric \(numeric)")
+            }
+        }
+    }
+}

@@ -13,4 +13,21 @@ void tessera_affine_u8_f32(const uint8_t *src, float *dst, size_t count, float g
 /// dst[i] = src[i] * gain + offset; src need not be aligned (rows inside a safetensors file).
 void tessera_affine_f32_f32(const void *src, float *dst, size_t count, float gain, float offset);
 
+/// The constants of one Adam or AdamW step (see tessera_adam_f32).
+typedef struct {
+    float gradient_scale;   // gradient clipping factor (1: none)
+    float decay;            // AdamW: 1 - lr * weight_decay (1 for Adam)
+    float l2;               // Adam: weight decay added to the gradient (0 for AdamW)
+    float one_minus_beta1, beta2, one_minus_beta2;
+    float step_size;        // lr / (1 - beta1^t)
+    float root_bias2;       // sqrt(1 - beta2^t)
+    float epsilon;
+    int decoupled;          // 1: AdamW
+} tessera_adam_step;
+
+/// One Adam (or AdamW) step over `count` parameters, with torch.optim.Adam's single-tensor arithmetic,
+/// operation for operation: d = g * scale (+ l2 * p); m += (1 - b1)(d - m); v = v b2 + (1 - b2) d d;
+/// p -= step_size * (m / (sqrt(v) / root_bias2 + eps)).
+void tessera_adam_f32(float *p, const float *g, float *m, float *v, size_t count, const tessera_adam_step *step);
+
 #endif
