@@ -28,9 +28,13 @@ struct Canvas {
         pixels[i + 2] = c.b
     }
 
+    /// Fills a rectangle, clipped to the canvas (anything outside it, even entirely, is fine).
     mutating func fill(x: Int, y: Int, w: Int, h: Int, _ c: RGB) {
-        for yy in max(0, y)..<min(height, y + h) {
-            for xx in max(0, x)..<min(width, x + w) { set(xx, yy, c) }
+        let x0 = max(0, x), x1 = min(width, x.addingReportingOverflow(max(w, 0)).partialValue)
+        let y0 = max(0, y), y1 = min(height, y.addingReportingOverflow(max(h, 0)).partialValue)
+        guard x0 < x1, y0 < y1 else { return }
+        for yy in y0..<y1 {
+            for xx in x0..<x1 { set(xx, yy, c) }
         }
     }
 

@@ -126,7 +126,7 @@ public final class JointModel {
     let shared: Linear<Float>?
     let sharedOut: ArenaSlot?
     let sharedGradient: ArenaSlot?
-    /// Alignment: the joint code of all present modalities (the target, held fixed).
+    /// Alignment: the mean of each sample's single-modality codes (the target, held fixed).
     let alignTarget: ArenaSlot?
     /// Keeps the alignment target of the last pass (a test's finite differences must hold it fixed, as the
     /// gradient does).
@@ -405,9 +405,9 @@ public final class JointModel {
         return result
     }
 
-    /// The alignment term: each present modality's own code against the joint code of all present modalities,
-    /// mean squared distance per code element over the samples with two or more; its gradient (weighted) goes
-    /// to each branch's `singleGradient`. Nil when no sample has two modalities.
+    /// The alignment term: each present modality's own code against the mean of the sample's single-modality
+    /// codes (held fixed), mean squared distance per code element over the samples with two or more
+    /// modalities; its gradient (weighted) goes to each branch's `singleGradient`. Nil when no sample has two.
     private func alignment(count n: Int) -> Double? {
         guard let alignTarget else { return nil }
         let width = spec.code, target = arena.pointer(alignTarget)
@@ -418,19 +418,20 @@ public final class JointModel {
             for b in 0..<n where present[b] != 0 { presentCount[b] += 1 }
         }
         if !holdsAlignTarget {
-            // The joint code: concat sums the modalities' parts of the fusion product over one bias; mean averages.
+            // The point the sample's single-modality codes share: their mean (for mean fusion, the joint code
+            // itself). Concat's joint code is the sum of the modalities' parts; pulling each part towards the
+            // sum feeds back on itself (measured: the term grew to 1e22 within 600 M1 steps).
             target.update(repeating: 0, count: n * width)
-            let bias = fusion?.bias.map { UnsafePointer(params.value($0)) }
             for branch in branches {
                 guard let single = branch.single else { continue }
                 let z = arena.pointer(single), present = arena.pointer(branch.present)
                 for b in 0..<n where present[b] != 0 {
-                    for j in 0..<width { target[b * width + j] += z[b * width + j] - (bias?[j] ?? 0) }
+                    for j in 0..<width { target[b * width + j] += z[b * width + j] }
                 }
             }
-            for b in 0..<n {
-                let scale: Float = spec.fusion == .mean ? 1 / Float(max(presentCount[b], 1)) : 1
-                for j in 0..<width { target[b * width + j] = target[b * width + j] * scale + (bias?[j] ?? 0) }
+            for b in 0..<n where presentCount[b] > 1 {
+                let scale = 1 / Float(presentCount[b])
+                for j in 0..<width { target[b * width + j] *= scale }
             }
         }
         var terms = 0

@@ -64,9 +64,12 @@ public enum RunPictures {
         func px(_ step: Double) -> Int { left + Int((step / maxStep * Double(plotW)).rounded()) }
         func py(_ value: Double) -> Int { top + plotH - Int(((log10(value) - logLow) / (logHigh - logLow) * Double(plotH)).rounded()) }
         // Grid and ticks: 1-2-5 per decade on the loss axis, five steps on the step axis.
+        // A diverged run spans many decades: then one labelled line every few decades.
+        let decades = logHigh - logLow
+        let every = decades > 10 ? (decades / 10).rounded(.up) : 1
         var decade = logLow
         while decade <= logHigh {
-            for factor in [1.0, 2.0, 5.0] {
+            for factor in every > 1 ? [1.0] : [1.0, 2.0, 5.0] {
                 let value = pow(10, decade) * factor
                 guard log10(value) <= logHigh + 1e-9 else { continue }
                 let y = py(value)
@@ -74,7 +77,7 @@ public enum RunPictures {
                 let label = formatTick(value)
                 canvas.text(label, x: left - 10 - Canvas.textWidth(label), y: y - 7, .black)
             }
-            decade += 1
+            decade += every
         }
         for i in 0...5 {
             let step = maxStep * Double(i) / 5
@@ -112,6 +115,12 @@ public enum RunPictures {
     }
 
     static func formatTick(_ value: Double) -> String {
+        guard value.isFinite, value > 0 else { return "?" }
+        if value >= 1e6 || value < 1e-4 {
+            let exponent = log10(value).rounded(.down)
+            let mantissa = Int((value / pow(10, exponent)).rounded())
+            return "\(mantissa)E\(Int(exponent))"
+        }
         if value >= 1 { return String(Int(value.rounded())) }
         // Enough decimals for the leading digit: 0.5, 0.05, 0.002.
         return fixed(value, max(1, Int((-log10(value)).rounded(.up))))

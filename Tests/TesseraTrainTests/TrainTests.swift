@@ -176,3 +176,21 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         }
     }
 }
+
+/// The pictures of a diverged run: losses over many decades (up to 1e22) once crashed the loss plot's labels.
+@Suite struct PictureTests {
+    @Test func lossPlotDrawsAnyFiniteLosses() {
+        var lines: [JSONValue] = []
+        for step in 1...300 {
+            let huge = pow(10, Double(step) / 12)
+            lines.append(.object(JSONObject([("step", .int(step)), ("split", .string("train")),
+                                            ("loss_audio", .double(huge)), ("loss_image", .double(1e-9 * Double(step))),
+                                            ("loss_text", .double(step % 7 == 0 ? .infinity : 2))])))
+        }
+        let canvas = RunPictures.lossPlot(lines, modalities: ["image", "audio", "text"])
+        #expect(canvas.width > 0)
+        #expect(RunPictures.formatTick(1e22) == "1E22")
+        #expect(RunPictures.formatTick(2e-7) == "2E-7")
+        #expect(RunPictures.formatTick(0.05) == "0.05")
+    }
+}

@@ -8,6 +8,8 @@
     python3 tools/train/tessera_twin.py tessera-init MODEL.json DATASET FILE.safetensors --seed N
     # train the twin from a weights file on the same batches as `tessera train --shuffle none`; print the losses
     python3 tools/train/tessera_twin.py train MODEL.json DATASET --init FILE --steps 10 --batch-size 8 [--lr 1e-3]
+    # train the twin like `tessera train` (shuffled epochs, modality dropout) into a run folder `tessera eval` reads
+    python3 tools/train/tessera_twin.py fit MODEL.json DATASET RUN --epochs 20 --modality-dropout 0.5 [--seed 0]
     # load Tessera's weights (RUN/weights.safetensors) into the twin and compare codes with `tessera encode`
     python3 tools/train/tessera_twin.py check-codes MODEL.json DATASET RUN/weights.safetensors CODES.safetensors
 
@@ -285,6 +287,55 @@ def batches(dataset, split, batch_size):
                     rows = []
 
 
+def fit(twin, spec, args):
+    """Adam on shuffled epochs of the train split (the last partial batch dropped), with modality dropout as
+    `tessera train` does it: per sample with two or more present modalities, with probability p, a uniformly
+    chosen non-empty proper subset stays visible. Writes RUN/weights.safetensors and RUN/model.json."""
+    import itertools
+    import time
+    torch.set_num_threads(args.threads)
+    ds = TesseraDataset(args.dataset, "train")
+    columns = {}
+    for shard in ds.shards:
+        arrays, _ = ds.shard_arrays(shard)
+        for k, v in ds.normalize_all(arrays).items():
+            columns.setdefault(k, []).append(v)
+    data = {k: torch.from_numpy(np.concatenate(v)) for k, v in columns.items()}
+    count = len(next(iter(data.values())))
+    present_all = {n: data["mask_" + n].float() if "mask_" + n in data else torch.ones(count) for n in twin.names}
+    generator = torch.Generator().manual_seed(args.seed)
+    optimizer = torch.optim.Adam(twin.parameters(), lr=args.lr)
+    names = twin.names
+    started = time.time()
+    for epoch in range(args.epochs):
+        order = torch.randperm(count, generator=generator)
+        for start in range(0, count - args.batch_size + 1, args.batch_size):
+            index = order[start:start + args.batch_size]
+            batch = {k: v[index] for k, v in data.items()}
+            present = {n: present_all[n][index] for n in names}
+            visible = {n: present[n].clone() for n in names}
+            draws = torch.rand(len(index), generator=generator)
+            for b in range(len(index)):
+                shown = [n for n in names if present[n][b] > 0]
+                if len(shown) < 2 or draws[b] >= args.modality_dropout:
+                    continue
+                subsets = [c for r in range(1, len(shown)) for c in itertools.combinations(shown, r)]
+                keep = subsets[int(torch.randint(len(subsets), (1,), generator=generator))]
+                for n in shown:
+                    visible[n][b] = 1.0 if n in keep else 0.0
+            optimizer.zero_grad()
+            _, recon = twin(batch, visible)
+            total = sum(twin.losses(batch, recon, present).values())
+            total.backward()
+            optimizer.step()
+        print(json.dumps({"epoch": epoch + 1, "loss": float(total.detach()), "seconds": round(time.time() - started, 1)}), flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    weights = {k: v.detach().numpy().copy() for k, v in twin.state_dict_tessera().items()}
+    save_file(weights, os.path.join(args.out, "weights.safetensors"), metadata={"format": "tessera-weights", "model": json.dumps(spec)})
+    with open(os.path.join(args.out, "model.json"), "w") as f:
+        json.dump(spec, f, indent=2)
+
+
 def load_spec_and_schema(model_path, dataset):
     with open(model_path) as f:
         spec = json.load(f)
@@ -311,6 +362,16 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("fit")
+    p.add_argument("model")
+    p.add_argument("dataset")
+    p.add_argument("out")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--modality-dropout", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
     p = sub.add_parser("check-codes")
     p.add_argument("model")
     p.add_argument("dataset")
@@ -346,6 +407,8 @@ def main():
                 print(json.dumps(records[-1]))
         if args.json:
             print(json.dumps(records))
+    elif args.command == "fit":
+        fit(twin, spec, args)
     elif args.command == "check-codes":
         twin.load_tessera(load_file(args.weights))
         codes = load_file(args.codes)["code"]
