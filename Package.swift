@@ -51,7 +51,7 @@ let package = Package(
         // Training: OpenBLAS behind one small module; layers, losses and optimisers with hand-written passes.
         .target(name: "TesseraBLAS", dependencies: ["COpenBLAS"]),
         .target(name: "TesseraEngine", dependencies: ["TesseraCore", "TesseraBLAS", "CTesseraKernels"]),
-        .target(name: "TesseraTrain", dependencies: ["TesseraCore", "TesseraEngine", "TesseraShards", "TesseraImage"]),
+        .target(name: "TesseraTrain", dependencies: ["TesseraCore", "TesseraBLAS", "TesseraEngine", "TesseraShards", "TesseraImage"]),
         .target(name: "TesseraIngest", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards"]),
         .target(name: "TesseraBench", dependencies: ["TesseraCore", "TesseraImage", "TesseraAudio", "TesseraText", "TesseraShards", "TesseraIngest",
                                                      "TesseraBLAS", "TesseraEngine"]),

@@ -64,3 +64,57 @@ void tessera_adam_f32(float *restrict p, const float *restrict g, float *restric
         }
     }
 }
+
+// e^x for x <= 0 (softmax after subtracting the row's maximum): x = n ln2 + r with |r| <= ln2 / 2, e^r by a
+// degree-6 Taylor polynomial (truncation error below 1.5e-7 relative), 2^n put into the exponent bits.
+// Below -87 the result is 0 (e^-87 is under float's smallest normal).
+static inline float exp_nonpositive(float input) {
+    const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    float x = input < -87.0f ? -87.0f : input;  // a NaN stays NaN and comes out NaN
+    // fmaxf drops a NaN, so the conversion below is always of a number in [-126, 0].
+    float n = fmaxf(__builtin_roundevenf(x * log2e), -126.0f);
+    float r = (x - n * ln2_hi) - n * ln2_lo;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { float f; int32_t i; } scale = { .i = ((int32_t)n + 127) << 23 };
+    float result = p * scale.f;
+    return input < -87.0f ? 0.0f : result;
+}
+
+#define TESSERA_LANES 16
+
+TESSERA_CLONES
+float tessera_softmax_cross_entropy_row(const float *restrict x, float *restrict gradient, size_t classes, size_t target, float scale) {
+    float lane_max[TESSERA_LANES];
+    for (size_t l = 0; l < TESSERA_LANES; l++) lane_max[l] = x[0];
+    size_t body = classes - classes % TESSERA_LANES;
+    for (size_t c = 0; c < body; c += TESSERA_LANES)
+        for (size_t l = 0; l < TESSERA_LANES; l++) lane_max[l] = x[c + l] > lane_max[l] ? x[c + l] : lane_max[l];
+    float m = x[0];
+    for (size_t l = 0; l < TESSERA_LANES; l++) m = lane_max[l] > m ? lane_max[l] : m;
+    for (size_t c = body; c < classes; c++) m = x[c] > m ? x[c] : m;
+
+    float lane_sum[TESSERA_LANES] = {0};
+    for (size_t c = 0; c < body; c += TESSERA_LANES)
+        for (size_t l = 0; l < TESSERA_LANES; l++) {
+            float e = exp_nonpositive(x[c + l] - m);
+            gradient[c + l] = e;
+            lane_sum[l] += e;
+        }
+    float sum = 0;
+    for (size_t l = 0; l < TESSERA_LANES; l++) sum += lane_sum[l];
+    for (size_t c = body; c < classes; c++) {
+        float e = exp_nonpositive(x[c] - m);
+        gradient[c] = e;
+        sum += e;
+    }
+    float inverse = scale / sum;
+    for (size_t c = 0; c < classes; c++) gradient[c] *= inverse;
+    gradient[target] -= scale;
+    return logf(sum) + m - x[target];
+}

@@ -1,4 +1,5 @@
 // Losses with PyTorch's default mean reduction; each returns the loss and writes d(loss)/d(input).
+import CTesseraKernels
 
 public enum Loss {
     /// Mean squared error over the elements of the samples whose weight is non-zero (`sampleWeights` nil:
@@ -75,6 +76,19 @@ public enum Loss {
             g.update(repeating: 0, count: classes)
             return 0
         }
+        if T.self == Float.self {
+            // Vectorised in C (a polynomial exp; the Swift loop below calls libm's expf per element).
+            let loss = tessera_softmax_cross_entropy_row(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                                         UnsafeMutableRawPointer(g).assumingMemoryBound(to: Float.self),
+                                                         classes, t, Float(1 / n))
+            return T(loss)
+        }
+        return crossEntropyRowReference(x, target: t, g, classes: classes, n: n)
+    }
+
+    /// The plain row (libm's exp, one element at a time), for Double and for the tests.
+    @inlinable static func crossEntropyRowReference<T: EngineScalar>(_ x: UnsafePointer<T>, target t: Int, _ g: UnsafeMutablePointer<T>,
+                                                                    classes: Int, n: T) -> T {
         var m = x[0]
         for c in 1..<classes where x[c] > m { m = x[c] }
         var sum: T = 0

@@ -3,6 +3,7 @@
 // A run stopped at any step and resumed ends with the same weights as one that never stopped.
 import Foundation
 import Synchronization
+import TesseraBLAS
 import TesseraCore
 import TesseraEngine
 import TesseraShards
@@ -98,6 +99,9 @@ public final class Trainer {
     /// Wall time of the steps after the first `warmupSteps` of this process (steady-state throughput).
     public private(set) var steadySeconds = 0.0
     public private(set) var steadySteps = 0
+    /// Seconds inside sgemm during the steady steps (when `BLAS.profiling` is on).
+    public private(set) var steadySgemmSeconds = 0.0
+    private var sgemmAtSteadyStart = 0.0
     public static let warmupSteps = 5
     /// Wall seconds per phase over the steady steps (load, prepare, forward, losses, backward, update).
     public private(set) var phaseSeconds: [(name: String, seconds: Double)] = []
@@ -267,10 +271,14 @@ public final class Trainer {
             position = batch.position
             let now = monotonicSeconds()
             stepsThisProcess += 1
-            if stepsThisProcess == Trainer.warmupSteps { steadyStart = now }
+            if stepsThisProcess == Trainer.warmupSteps {
+                steadyStart = now
+                sgemmAtSteadyStart = BLAS.sgemmSeconds
+            }
             if stepsThisProcess > Trainer.warmupSteps {
                 steadySeconds = now - steadyStart
                 steadySteps = stepsThisProcess - Trainer.warmupSteps
+                steadySgemmSeconds = BLAS.sgemmSeconds - sgemmAtSteadyStart
             }
             if now - lastReport >= 1 || step == totalSteps {
                 rate = Double((step - lastReportStep) * options.batchSize) / max(now - lastReport, 1e-9)

@@ -187,6 +187,7 @@ struct TrainCommand: ParsableCommand {
                 Console.out(JSONValue.object(JSONObject([
                     ("steps", .int(trainer.step)), ("seconds", .double(seconds)), ("batch_size", .int(batchSize)), ("threads", .int(threads)),
                     ("steady_samples_per_second", .double(steady)), ("steady_steps", .int(trainer.steadySteps)),
+                    ("steady_seconds", .double(trainer.steadySeconds)), ("steady_sgemm_seconds", .double(trainer.steadySgemmSeconds)),
                     ("peak_rss_bytes", .int(peakResidentBytes())), ("sgemm_seconds", .double(BLAS.sgemmSeconds)),
                     ("sgemm_gflop", .double(BLAS.sgemmFlops / 1e9)), ("parameters", .int(trainer.model.params.count)),
                     ("phase_seconds", .object(JSONObject(trainer.phaseSeconds.map { ($0.name, JSONValue.double($0.seconds)) }))),
