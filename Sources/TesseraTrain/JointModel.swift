@@ -405,9 +405,11 @@ public final class JointModel {
         return result
     }
 
-    /// The alignment term: each present modality's own code against the mean of the sample's single-modality
-    /// codes (held fixed), mean squared distance per code element over the samples with two or more
-    /// modalities; its gradient (weighted) goes to each branch's `singleGradient`. Nil when no sample has two.
+    /// The alignment term, contrastive: each present modality's own code should be nearer (in cosine) to its
+    /// sample's target, the mean of the sample's single-modality codes (held fixed), than to the other samples'
+    /// targets in the batch: softmax cross-entropy over the similarities / temperature, averaged over the
+    /// present modalities of the samples with two or more. Its gradient (weighted) goes to each branch's
+    /// `singleGradient`. Nil when fewer than two samples have two modalities.
     private func alignment(count n: Int) -> Double? {
         guard let alignTarget else { return nil }
         let width = spec.code, target = arena.pointer(alignTarget)
@@ -434,31 +436,67 @@ public final class JointModel {
                 for j in 0..<width { target[b * width + j] *= scale }
             }
         }
+        // The samples with two or more modalities: each is a positive for itself and a negative for the others.
+        let samples = (0..<n).filter { presentCount[$0] >= 2 }
+        for branch in branches { branch.singleGradient.map { arena.pointer($0).update(repeating: 0, count: n * width) } }
+        guard samples.count >= 2 else { return nil }
         var terms = 0
         for branch in branches {
             let present = arena.pointer(branch.present)
-            for b in 0..<n where present[b] != 0 && presentCount[b] >= 2 { terms += 1 }
+            for b in samples where present[b] != 0 { terms += 1 }
         }
-        guard terms > 0 else {
-            for branch in branches { branch.singleGradient.map { arena.pointer($0).update(repeating: 0, count: n * width) } }
-            return nil
-        }
-        var sum = 0.0
-        let gradientScale = Float(2 * spec.align) / Float(terms * width)
-        for branch in branches {
-            guard let single = branch.single, let singleGradient = branch.singleGradient else { continue }
-            let z = arena.pointer(single), g = arena.pointer(singleGradient), present = arena.pointer(branch.present)
-            for b in 0..<n {
-                let counted = present[b] != 0 && presentCount[b] >= 2
-                for j in 0..<width {
-                    let difference = counted ? z[b * width + j] - target[b * width + j] : 0
-                    sum += Double(difference * difference)
-                    g[b * width + j] = gradientScale * difference
+        let temperature = JointModel.alignTemperature
+        return withUnsafeTemporaryAllocation(of: Float.self, capacity: samples.count * width + samples.count) { buffer -> Double in
+            guard let directions = buffer.baseAddress else { return 0 }
+            let logits = directions + samples.count * width
+            // The targets' directions.
+            for (k, b) in samples.enumerated() {
+                var norm: Float = 0
+                for j in 0..<width { norm += target[b * width + j] * target[b * width + j] }
+                let inverse = 1 / max(norm.squareRoot(), 1e-12)
+                for j in 0..<width { directions[k * width + j] = target[b * width + j] * inverse }
+            }
+            var sum = 0.0
+            let weight = Float(spec.align) / Float(terms)
+            for branch in branches {
+                guard let single = branch.single, let singleGradient = branch.singleGradient else { continue }
+                let present = arena.pointer(branch.present)
+                for (own, b) in samples.enumerated() where present[b] != 0 {
+                    let z = arena.pointer(single) + b * width, g = arena.pointer(singleGradient) + b * width
+                    var norm: Float = 0
+                    for j in 0..<width { norm += z[j] * z[j] }
+                    norm = max(norm.squareRoot(), 1e-12)
+                    // Cosine similarities to every target, over the temperature; softmax cross-entropy to its own.
+                    var largest = -Float.infinity
+                    for k in samples.indices {
+                        var dot: Float = 0
+                        for j in 0..<width { dot += z[j] * directions[k * width + j] }
+                        logits[k] = dot / norm / temperature
+                        largest = max(largest, logits[k])
+                    }
+                    var total: Float = 0
+                    for k in samples.indices {
+                        logits[k] = Float.exp(logits[k] - largest)
+                        total += logits[k]
+                    }
+                    sum += Double(Float.log(total) - Float.log(logits[own]))
+                    // d/du = sum_k (p_k - [k = own]) v_k / T, then through u = z / |z|.
+                    var projection: Float = 0
+                    for j in 0..<width {
+                        var d: Float = 0
+                        for k in samples.indices { d += (logits[k] / total - (k == own ? 1 : 0)) * directions[k * width + j] }
+                        g[j] = d / temperature
+                        projection += g[j] * z[j] / norm
+                    }
+                    for j in 0..<width { g[j] = weight * (g[j] - projection * z[j] / norm) / norm }
                 }
             }
+            return sum / Double(terms)
         }
-        return sum / Double(terms * width)
     }
+
+    /// The temperature of the alignment term's softmax over cosine similarities.
+    static let alignTemperature: Float = 0.1
 
     /// Each modality's code on its own, for every sample: its block of the fusion product plus the bias
     /// (concat), or its projection (mean).

@@ -86,8 +86,8 @@ public struct ModelSpec: Sendable, Equatable {
     /// Width of each modality's part of the shared decoder layer (code -> parts x width, then split).
     public var sharedWidth: Int
     public var sharedActivation: Activation
-    /// Weight of the alignment term: the mean squared distance of each single-modality code to the mean of
-    /// the sample's single-modality codes (held fixed), over samples with two or more modalities (0: off).
+    /// Weight of the contrastive alignment term, which pulls each single-modality code towards the mean of
+    /// its sample's single-modality codes and away from the other samples' (0: off; see docs/TRAIN.md).
     public var align: Double = 0
 
     public func modality(_ name: String) -> ModalitySpec? { modalities.first { $0.name == name } }

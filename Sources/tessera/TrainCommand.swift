@@ -82,7 +82,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Probability per sample of hiding a random non-empty subset of its modalities from the encoders (0).")
     var modalityDropout = 0.0
 
-    @Option(name: .long, help: "Alignment term weight: pulls each single-modality code towards the joint code (the model file's \"align\", else 0).")
+    @Option(name: .long, help: "Weight of the contrastive alignment term: pulls each single-modality code towards its sample's shared code, away from the others' (the model file's \"align\", else 0).")
     var align: Double?
 
     @Option(name: .long, help: "Fusion of the per-modality codes: concat or mean (overrides the model file's).")
