@@ -176,28 +176,31 @@ public enum Evaluation {
         return (recall, queries.labels != nil && gallery.labels != nil ? Double(classHits) / Double(n) : nil)
     }
 
-    /// A linear probe: multinomial logistic regression on the standardised train codes, the objective of
-    /// scikit-learn's `LogisticRegression(C=1)` (mean cross-entropy + ||W||² / (2 C N), intercepts free), minimised
-    /// with L-BFGS in double precision; accuracy on the test codes. nil without labels.
-    public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1) -> Double? {
+    /// A linear probe: multinomial logistic regression on the train codes as they are (or standardised, as
+    /// scikit-learn's StandardScaler would), the objective of scikit-learn's `LogisticRegression(C=1)` (mean
+    /// cross-entropy + ||W||² / (2 C N), intercepts free), minimised with L-BFGS in double precision; accuracy on
+    /// the test codes. nil without labels. The codes as they are is what the quality anchor was measured with.
+    public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1, standardize: Bool = false) -> Double? {
         guard let trainLabels = train.labels, let testLabels = test.labels, train.count > 0, test.count > 0 else { return nil }
         guard trainLabels.allSatisfy({ $0 >= 0 }), let top = trainLabels.max() else { return nil }
         let model = LogisticRegression(features: train.codes.map(Double.init), labels: trainLabels.map(Int.init), width: train.width,
-                                       classes: Int(top) + 1, inverseRegularization: c)
+                                       classes: Int(top) + 1, inverseRegularization: c, standardize: standardize)
         let predictions = model.predict(test.codes.map(Double.init))
         let correct = zip(predictions, testLabels).filter { $0 == Int($1) }.count
         return Double(correct) / Double(test.count)
     }
 }
 
-/// Multinomial logistic regression on standardised features, fitted by L-BFGS (as scikit-learn's default solver).
+/// Multinomial logistic regression, on the features as given or standardised, fitted by L-BFGS (as
+/// scikit-learn's default solver).
 struct LogisticRegression {
     let width: Int, classes: Int
     let mean: [Double], scale: [Double]
     /// [classes, width] weights then [classes] intercepts.
     private(set) var parameters: [Double]
 
-    init(features: [Double], labels: [Int], width: Int, classes: Int, inverseRegularization c: Double, maxIterations: Int = 1000) {
+    init(features: [Double], labels: [Int], width: Int, classes: Int, inverseRegularization c: Double, standardize: Bool = true,
+         maxIterations: Int = 10000) {
         self.width = width
         self.classes = classes
         let n = labels.count
@@ -207,6 +210,10 @@ struct LogisticRegression {
         for i in 0..<n { for j in 0..<width { let d = features[i * width + j] - mean[j]; scale[j] += d * d } }
         // StandardScaler: population std, and 1 where a feature is constant.
         for j in 0..<width { let s = (scale[j] / Double(n)).squareRoot(); scale[j] = s > 0 ? s : 1 }
+        if !standardize {
+            mean = [Double](repeating: 0, count: width)
+            scale = [Double](repeating: 1, count: width)
+        }
         self.mean = mean
         self.scale = scale
         var x = features
@@ -302,7 +309,7 @@ struct LogisticRegression {
                 history.append((s, y, 1 / sy))
                 if history.count > 10 { history.removeFirst() }
             }
-            if improvement < 1e-12 * max(abs(f), 1) { break }
+            if improvement < 1e-15 * max(abs(f), 1) && (g.map(abs).max() ?? 0) < 1e-5 { break }
         }
         parameters = w
     }

@@ -59,6 +59,8 @@ final class ModalityBranch {
     /// Alignment: this modality's code on its own [batch, code] and the term's gradient there.
     var single: ArenaSlot?
     var singleGradient: ArenaSlot?
+    /// Alignment: this modality's target per sample, the mean of the sample's other modalities' codes.
+    var alignTarget: ArenaSlot?
     /// Cross-entropy: which positions count.
     let validPositions: UnsafeMutablePointer<UInt8>?
     var encoderWidth: Int { encoder.outputCount }
@@ -126,7 +128,7 @@ public final class JointModel {
     let shared: Linear<Float>?
     let sharedOut: ArenaSlot?
     let sharedGradient: ArenaSlot?
-    /// Alignment: the mean of each sample's single-modality codes (the target, held fixed).
+    /// Alignment: the sum of each sample's single-modality codes.
     let alignTarget: ArenaSlot?
     /// Keeps the alignment target of the last pass (a test's finite differences must hold it fixed, as the
     /// gradient does).
@@ -221,6 +223,7 @@ public final class JointModel {
             if spec.align > 0 {
                 branch.single = arena.reserve(maxBatch * spec.code)
                 branch.singleGradient = arena.reserve(maxBatch * spec.code)
+                branch.alignTarget = arena.reserve(maxBatch * spec.code)
             }
             branches.append(branch)
         }
@@ -420,9 +423,9 @@ public final class JointModel {
             for b in 0..<n where present[b] != 0 { presentCount[b] += 1 }
         }
         if !holdsAlignTarget {
-            // The point the sample's single-modality codes share: their mean (for mean fusion, the joint code
-            // itself). Concat's joint code is the sum of the modalities' parts; pulling each part towards the
-            // sum feeds back on itself (measured: the term grew to 1e22 within 600 M1 steps).
+            // Each modality's target: the mean of the sample's *other* modalities' codes (leave one out), so
+            // that a code cannot find its own sample by itself. For a sample without this modality, the mean of
+            // all its codes (a negative for the others).
             target.update(repeating: 0, count: n * width)
             for branch in branches {
                 guard let single = branch.single else { continue }
@@ -431,9 +434,15 @@ public final class JointModel {
                     for j in 0..<width { target[b * width + j] += z[b * width + j] }
                 }
             }
-            for b in 0..<n where presentCount[b] > 1 {
-                let scale = 1 / Float(presentCount[b])
-                for j in 0..<width { target[b * width + j] *= scale }
+            for branch in branches {
+                guard let single = branch.single, let own = branch.alignTarget else { continue }
+                let z = arena.pointer(single), t = arena.pointer(own), present = arena.pointer(branch.present)
+                for b in 0..<n {
+                    let mine = present[b] != 0
+                    let others = presentCount[b] - (mine ? 1 : 0)
+                    let scale = 1 / Float(max(others, 1))
+                    for j in 0..<width { t[b * width + j] = (target[b * width + j] - (mine ? z[b * width + j] : 0)) * scale }
+                }
             }
         }
         // The samples with two or more modalities: each is a positive for itself and a negative for the others.
@@ -449,18 +458,18 @@ public final class JointModel {
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: samples.count * width + samples.count) { buffer -> Double in
             guard let directions = buffer.baseAddress else { return 0 }
             let logits = directions + samples.count * width
-            // The targets' directions.
-            for (k, b) in samples.enumerated() {
-                var norm: Float = 0
-                for j in 0..<width { norm += target[b * width + j] * target[b * width + j] }
-                let inverse = 1 / max(norm.squareRoot(), 1e-12)
-                for j in 0..<width { directions[k * width + j] = target[b * width + j] * inverse }
-            }
             var sum = 0.0
             let weight = Float(spec.align) / Float(terms)
             for branch in branches {
-                guard let single = branch.single, let singleGradient = branch.singleGradient else { continue }
-                let present = arena.pointer(branch.present)
+                guard let single = branch.single, let singleGradient = branch.singleGradient, let targetSlot = branch.alignTarget else { continue }
+                let present = arena.pointer(branch.present), target = arena.pointer(targetSlot)
+                // This modality's targets' directions.
+                for (k, b) in samples.enumerated() {
+                    var norm: Float = 0
+                    for j in 0..<width { norm += target[b * width + j] * target[b * width + j] }
+                    let inverse = 1 / max(norm.squareRoot(), 1e-12)
+                    for j in 0..<width { directions[k * width + j] = target[b * width + j] * inverse }
+                }
                 for (own, b) in samples.enumerated() where present[b] != 0 {
                     let z = arena.pointer(single) + b * width, g = arena.pointer(singleGradient) + b * width
                     var norm: Float = 0

@@ -98,6 +98,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
+    @Flag(name: .long, help: "Standardise the codes before the linear probe (default: the codes as they are).")
+    var probeStandardize = false
+
     func run() throws {
         try reportingErrors {
             guard batchSize > 0, threads > 0 else { throw ValidationError("--batch-size and --threads must be positive") }
@@ -165,13 +168,14 @@ struct EvalCommand: ParsableCommand {
                 for (label, visible) in inputs {
                     guard let test = codes[label] else { continue }
                     let train = try Evaluation.codes(model: model, dataset: dataset, split: "train", visible: visible)
-                    let accuracy = Evaluation.linearProbe(train: train, test: test)
+                    let accuracy = Evaluation.linearProbe(train: train, test: test, standardize: probeStandardize)
                     probe[label] = accuracy.map { .double($0) } ?? .null
                     rows.append(["code from \(label)", percent(accuracy)])
                 }
                 report["probe"] = .object(probe)
+                report["probe_features"] = .string(probeStandardize ? "standardized" : "raw")
                 lines.append("")
-                lines.append("linear probe (logistic regression on train-split codes, accuracy on \(target)):")
+                lines.append("linear probe (logistic regression, C=1, on \(probeStandardize ? "standardised " : "")train-split codes, accuracy on \(target)):")
                 lines += formatTable(header: ["input", "accuracy"], rows: rows, rightAligned: [1])
             }
             if json {

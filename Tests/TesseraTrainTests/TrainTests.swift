@@ -103,8 +103,9 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
     }
 }
 
-/// `tessera eval`'s linear probe against scikit-learn's LogisticRegression(C=1) on standardised features
-/// (fixtures/train/probe.safetensors, made by tools/fixtures/make_probe_goldens.py): the same predictions.
+/// `tessera eval`'s linear probe against scikit-learn's LogisticRegression(C=1) on standardised features and
+/// on the features as they are (fixtures/train/probe.safetensors, made by tools/fixtures/make_probe_goldens.py):
+/// the same predictions (one of 200 may differ where two classes tie within the solvers' tolerances).
 @Suite struct ProbeTests {
     @Test func probeAgreesWithScikitLearn() throws {
         let file = try SafetensorsFile(path: packageRoot + "/fixtures/train/probe.safetensors")
@@ -118,9 +119,22 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         let sklearn = try file.tensor("predictions").scalars(as: Int32.self)
         let agreeing = zip(predictions, sklearn).filter { $0 == Int($1) }.count
         #expect(agreeing == 200, "\(agreeing) of 200 predictions agree with scikit-learn")
-        let accuracy = try #require(Evaluation.linearProbe(train: train, test: test))
+        let accuracy = try #require(Evaluation.linearProbe(train: train, test: test, standardize: true))
         let expected = Double(try file.tensor("accuracy").scalars(as: Float.self)[0])
         #expect(abs(accuracy - expected) < 1e-6, "accuracy \(accuracy) vs scikit-learn \(expected)")
+        // The features as they are (the default), at their own scale and at an untrained model's code size.
+        for (name, factor) in [("raw", Float(1)), ("small", Float(0.03))] {
+            let scaledTrain = SplitCodes(codes: train.codes.map { Float(Double($0) * Double(factor)) }, width: 16, labels: train.labels, keys: train.keys)
+            let scaledTest = SplitCodes(codes: test.codes.map { Float(Double($0) * Double(factor)) }, width: 16, labels: test.labels, keys: test.keys)
+            let raw = LogisticRegression(features: scaledTrain.codes.map(Double.init), labels: (train.labels ?? []).map(Int.init), width: 16,
+                                         classes: 10, inverseRegularization: 1, standardize: false)
+            let expectedPredictions = try file.tensor("predictions_\(name)").scalars(as: Int32.self)
+            let same = zip(raw.predict(scaledTest.codes.map(Double.init)), expectedPredictions).filter { $0 == Int($1) }.count
+            #expect(same >= 199, "\(name): \(same) of 200 predictions agree with scikit-learn")
+            let rawAccuracy = try #require(Evaluation.linearProbe(train: scaledTrain, test: scaledTest))
+            let rawExpected = Double(try file.tensor("accuracy_\(name)").scalars(as: Float.self)[0])
+            #expect(abs(rawAccuracy - rawExpected) <= 0.005 + 1e-9, "\(name): accuracy \(rawAccuracy) vs scikit-learn \(rawExpected)")
+        }
     }
 }
 
