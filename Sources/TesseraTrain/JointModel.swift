@@ -409,7 +409,7 @@ public final class JointModel {
     }
 
     /// The alignment term, contrastive: each present modality's own code should be nearer (in cosine) to its
-    /// sample's target, the mean of the sample's single-modality codes (held fixed), than to the other samples'
+    /// target, the mean of the sample's other modalities' codes (held fixed), than to the other samples'
     /// targets in the batch: softmax cross-entropy over the similarities / temperature, averaged over the
     /// present modalities of the samples with two or more. Its gradient (weighted) goes to each branch's
     /// `singleGradient`. Nil when fewer than two samples have two modalities.

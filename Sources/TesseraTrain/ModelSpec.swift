@@ -87,7 +87,7 @@ public struct ModelSpec: Sendable, Equatable {
     public var sharedWidth: Int
     public var sharedActivation: Activation
     /// Weight of the contrastive alignment term, which pulls each single-modality code towards the mean of
-    /// its sample's single-modality codes and away from the other samples' (0: off; see docs/TRAIN.md).
+    /// its sample's other modalities' codes and away from the other samples' (0: off; see docs/TRAIN.md).
     public var align: Double = 0
 
     public func modality(_ name: String) -> ModalitySpec? { modalities.first { $0.name == name } }
