@@ -49,7 +49,7 @@ public enum BLAS {
     /// The environment variable OpenBLAS reads, once, when it loads: how long (2^n cycles) an idle worker
     /// spins on `sched_yield` before it sleeps. Its default (2^28 cycles, about 0.1 s) keeps the workers
     /// spinning through every stretch of engine code between two matrix products, taking the cores the
-    /// engine's own threads need: a training step measured 14% slower with it (docs/PERFORMANCE.md).
+    /// engine's own threads need: W2 training measured about 12% slower with it (docs/PERFORMANCE.md).
     public static let threadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
 
     /// Makes OpenBLAS's idle workers sleep at once, for a process that alternates matrix products with its

@@ -51,13 +51,14 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
 
 @Suite(.serialized) struct TrainTests {
     /// The bar: stopping at step k and resuming gives the weights of an uninterrupted run, for several k,
-    /// with modality dropout, a shuffle buffer, a warm-up and a cosine schedule in play.
+    /// with modality dropout, the alignment term, a shuffle buffer, a warm-up and a cosine schedule in play.
     @Test(arguments: [1, 5, 11])
     func resumingAtAnyStepGivesTheSameWeights(_ k: Int) throws {
         let dataset = try #require(digitsDataset)
-        let manifest = try DatasetManifest.load(folder: dataset)
         func options(_ run: String, steps: Int) throws -> TrainOptions {
-            var options = TrainOptions(dataset: dataset, output: run, model: try tinyModel())
+            var model = try tinyModel()
+            model.align = 0.5
+            var options = TrainOptions(dataset: dataset, output: run, model: model)
             options.steps = steps
             options.batchSize = 8
             options.modalityDropout = 0.5
