@@ -243,26 +243,25 @@ public final class Trainer {
             }
             var clock = PhaseClock(enabled: stepsThisProcess >= Trainer.warmupSteps)
             guard let batch = try loader.next() else { break }
-            clock.lap(0)
+            clock.lap(0, &phaseTotals)
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: nil, hide: dropout(step: step))
             model.params.zeroGrads()
-            clock.lap(1)
+            clock.lap(1, &phaseTotals)
             model.forward(input)
-            clock.lap(2)
+            clock.lap(2, &phaseTotals)
             let losses = model.losses(input)
-            clock.lap(3)
+            clock.lap(3, &phaseTotals)
             guard losses.total.isFinite else {
                 throw TesseraError(stage: .decode, code: "train.non-finite",
                                    "the loss became \(losses.total) at step \(step + 1) (\(describe(losses))); the last good checkpoint is kept. "
                                    + "Try a lower --lr or --clip-norm.")
             }
             model.backward(input)
-            clock.lap(4)
+            clock.lap(4, &phaseTotals)
             let lr = learningRate(at: step)
             let norm = optimizer.update(model.params, learningRate: lr)
-            clock.lap(5)
-            clock.add(to: &phaseTotals)
+            clock.lap(5, &phaseTotals)
             guard norm.isFinite else {
                 throw TesseraError(stage: .decode, code: "train.non-finite",
                                    "the gradient became \(norm) at step \(step + 1); the weights were not updated and the last good checkpoint is kept. Try a lower --lr or --clip-norm.")
@@ -424,27 +423,22 @@ func formatDuration(_ seconds: Double) -> String {
     return "\(s)s"
 }
 
-/// Wall time between the phases of one step, summed over the steady steps (for `train --json`).
+/// Wall time between the phases of one step, added to per-phase totals over the steady steps (for
+/// `train --json`); nothing is allocated per step.
 struct PhaseClock {
     static let names = ["load", "prepare", "forward", "losses", "backward", "update"]
     let enabled: Bool
     private var last: Double
-    private var laps = [Double](repeating: 0, count: PhaseClock.names.count)
 
     init(enabled: Bool) {
         self.enabled = enabled
         last = enabled ? monotonicSeconds() : 0
     }
 
-    mutating func lap(_ phase: Int) {
+    mutating func lap(_ phase: Int, _ totals: inout [Double]) {
         guard enabled else { return }
         let now = monotonicSeconds()
-        laps[phase] = now - last
+        totals[phase] += now - last
         last = now
-    }
-
-    func add(to totals: inout [Double]) {
-        guard enabled else { return }
-        for i in laps.indices { totals[i] += laps[i] }
     }
 }
