@@ -126,13 +126,13 @@ public enum RunPictures {
         return fixed(value, max(1, Int((-log10(value)).rounded(.up))))
     }
 
-    /// Up to six val samples (train when there is no val split): each row shows the image input and its
+    /// Up to six held-out samples (val, else test, else train): each row shows the image input and its
     /// reconstructions (all modalities; audio alone; text alone), then the log-mel input and its
     /// reconstruction from all modalities.
     static func reconstructions(model: JointModel, dataset: String) throws -> Canvas? {
         let manifest = try DatasetManifest.load(folder: dataset)
         var config = LoaderConfig()
-        config.split = manifest.split("val").map { $0.samples > 0 ? "val" : "train" } ?? "train"
+        config.split = ["val", "test"].first { (manifest.split($0)?.samples ?? 0) > 0 } ?? "train"
         config.batchSize = min(6, model.maxBatch)
         config.shuffle = .none
         config.epochs = 1
