@@ -117,31 +117,17 @@ extension ConvGeometry {
     }
 }
 
-/// Splits the rows of a plane into their phases: `phases[(ih * s + r) * width + t] = plane[ih][r + s t]`.
-@inlinable func splitPhases<T>(_ plane: UnsafePointer<T>, _ phases: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int) {
+/// Moves a plane's rows into their phases (`toPhases`: `phases[(ih * s + r) * width + t] = plane[ih][r + s t]`)
+/// or back (the inverse).
+@inlinable func movePhases<T>(plane: UnsafeMutablePointer<T>, phases: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int,
+                              toPhases: Bool) {
     for ih in 0..<height {
         let row = plane + ih * count
         for r in 0..<stride {
-            let target = phases + (ih * stride + r) * width
+            let phase = phases + (ih * stride + r) * width
             var t = 0, iw = r
             while iw < count {
-                target[t] = row[iw]
-                t += 1
-                iw += stride
-            }
-        }
-    }
-}
-
-/// The inverse of `splitPhases`.
-@inlinable func joinPhases<T>(_ phases: UnsafePointer<T>, _ plane: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int) {
-    for ih in 0..<height {
-        let row = plane + ih * count
-        for r in 0..<stride {
-            let source = phases + (ih * stride + r) * width
-            var t = 0, iw = r
-            while iw < count {
-                row[iw] = source[t]
+                if toPhases { phase[t] = row[iw] } else { row[iw] = phase[t] }
                 t += 1
                 iw += stride
             }
@@ -162,7 +148,9 @@ extension ConvGeometry {
             guard let phases = buffer.baseAddress else { return }
             for index in planes {
                 let b = index / g.channels, c = index % g.channels
-                splitPhases(xs + index * plane, phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
+                // Only read: the move goes into the phases.
+                movePhases(plane: UnsafeMutablePointer(mutating: xs + index * plane), phases: phases, height: g.inHeight, count: g.inWidth, stride: stride,
+                           width: width, toPhases: true)
                 for i in 0..<kernelHeight {
                     for j in 0..<kernelWidth {
                         let out = cs + ((c * kernelHeight + i) * kernelWidth + j) * n + b * positions
@@ -202,7 +190,7 @@ extension ConvGeometry {
                 let b = index / g.channels, c = index % g.channels
                 let dst = xs + index * plane
                 if accumulate {
-                    splitPhases(dst, phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
+                    movePhases(plane: dst, phases: phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width, toPhases: true)
                 } else {
                     phases.update(repeating: 0, count: phasePlane)
                 }
@@ -221,7 +209,7 @@ extension ConvGeometry {
                         }
                     }
                 }
-                joinPhases(phases, dst, height: g.inHeight, count: g.inWidth, stride: stride, width: width)
+                movePhases(plane: dst, phases: phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width, toPhases: false)
             }
         }
     }
