@@ -239,9 +239,12 @@ struct LogisticRegression {
                 var top = -Double.infinity
                 for k in 0..<classes { logits[i * classes + k] += w[classes * width + k]; top = max(top, logits[i * classes + k]) }
                 var sum = 0.0
-                for k in 0..<classes { sum += Foundation.exp(logits[i * classes + k] - top) }
+                for k in 0..<classes {
+                    residual[i * classes + k] = Foundation.exp(logits[i * classes + k] - top)
+                    sum += residual[i * classes + k]
+                }
                 loss += Foundation.log(sum) + top - logits[i * classes + labels[i]]
-                for k in 0..<classes { residual[i * classes + k] = Foundation.exp(logits[i * classes + k] - top) / sum / Double(n) }
+                for k in 0..<classes { residual[i * classes + k] = residual[i * classes + k] / sum / Double(n) }
                 residual[i * classes + labels[i]] -= 1 / Double(n)
             }
             var gradient = [Double](repeating: 0, count: count)

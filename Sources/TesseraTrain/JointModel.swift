@@ -129,7 +129,7 @@ public final class JointModel {
     let sharedOut: ArenaSlot?
     let sharedGradient: ArenaSlot?
     /// Alignment: the sum of each sample's single-modality codes.
-    let alignTarget: ArenaSlot?
+    let alignSum: ArenaSlot?
     /// Keeps the alignment target of the last pass (a test's finite differences must hold it fixed, as the
     /// gradient does).
     var holdsAlignTarget = false
@@ -228,7 +228,7 @@ public final class JointModel {
             branches.append(branch)
         }
         self.branches = branches
-        alignTarget = spec.align > 0 ? arena.reserve(maxBatch * spec.code) : nil
+        alignSum = spec.align > 0 ? arena.reserve(maxBatch * spec.code) : nil
         params.finalize()
         arena.finalize()
     }
@@ -414,8 +414,8 @@ public final class JointModel {
     /// present modalities of the samples with two or more. Its gradient (weighted) goes to each branch's
     /// `singleGradient`. Nil when fewer than two samples have two modalities.
     private func alignment(count n: Int) -> Double? {
-        guard let alignTarget else { return nil }
-        let width = spec.code, target = arena.pointer(alignTarget)
+        guard let alignSum else { return nil }
+        let width = spec.code, codeSum = arena.pointer(alignSum)
         singleCodes(count: n)
         var presentCount = [Int](repeating: 0, count: n)
         for branch in branches {
@@ -426,12 +426,12 @@ public final class JointModel {
             // Each modality's target: the mean of the sample's *other* modalities' codes (leave one out), so
             // that a code cannot find its own sample by itself. For a sample without this modality, the mean of
             // all its codes (a negative for the others).
-            target.update(repeating: 0, count: n * width)
+            codeSum.update(repeating: 0, count: n * width)
             for branch in branches {
                 guard let single = branch.single else { continue }
                 let z = arena.pointer(single), present = arena.pointer(branch.present)
                 for b in 0..<n where present[b] != 0 {
-                    for j in 0..<width { target[b * width + j] += z[b * width + j] }
+                    for j in 0..<width { codeSum[b * width + j] += z[b * width + j] }
                 }
             }
             for branch in branches {
@@ -441,7 +441,7 @@ public final class JointModel {
                     let mine = present[b] != 0
                     let others = presentCount[b] - (mine ? 1 : 0)
                     let scale = 1 / Float(max(others, 1))
-                    for j in 0..<width { t[b * width + j] = (target[b * width + j] - (mine ? z[b * width + j] : 0)) * scale }
+                    for j in 0..<width { t[b * width + j] = (codeSum[b * width + j] - (mine ? z[b * width + j] : 0)) * scale }
                 }
             }
         }

@@ -19,9 +19,9 @@ let packageRoot: String = {
 }()
 
 @discardableResult
-func tessera(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: tesseraBinary)
+    process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
