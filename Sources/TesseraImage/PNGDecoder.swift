@@ -42,8 +42,11 @@ final class PNGDecoder {
     /// Decodes to 8-bit interleaved pixels (1-4 components). With `keepAlpha` the alpha channel (or tRNS
     /// transparency) is the last component. 16-bit grey samples become 8-bit by `grey16`.
     /// Returns the image and, when `acceptPartial` let a damaged file through, libpng's complaint.
-    func decode(keepAlpha: Bool, grey16: ImageConfig.Grey16, acceptPartial: Bool) throws -> (image: RawImage, problem: String?, clipped: Int) {
+    /// `libpngRows` takes every row from libpng, the reference the faster direct path is tested against.
+    func decode(keepAlpha: Bool, grey16: ImageConfig.Grey16, acceptPartial: Bool,
+                libpngRows: Bool = false) throws -> (image: RawImage, problem: String?, clipped: Int) {
         var components: Int32 = 0, bytesPerSample: Int32 = 0
+        if libpngRows { CTesseraCodecs_png_force_libpng(handle) }
         var status = message.withUnsafeMutableBufferPointer {
             CTesseraCodecs_png_start(handle, keepAlpha ? 1 : 0, 1, &components, &bytesPerSample, $0.baseAddress, $0.count)
         }

@@ -2,7 +2,7 @@
 
 /// Interleaved 8-bit pixels: `components` samples per pixel (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK),
 /// rows of `width * components` bytes, no padding.
-public struct RawImage: Sendable {
+public struct RawImage: Sendable, Equatable {
     public var width: Int
     public var height: Int
     public var components: Int

@@ -62,7 +62,7 @@ public final class IngestRunner {
         try config.validate()
         let configJSON = try config.json
         log("finding samples")
-        let discovery = try config.manifestFile.map {
+        var discovery = try config.manifestFile.map {
             try SampleDiscovery.read(manifest: $0, allowOutside: config.allowOutsidePaths, labelFromFolder: config.labelFromFolder)
         } ?? SampleDiscovery.walk(config.inputs, labelFromFolder: config.labelFromFolder)
         let found = Set(discovery.samples.flatMap(\.modalities))
@@ -74,6 +74,8 @@ public final class IngestRunner {
         let plans = IngestPlanner.plan(discovery.samples, config: config)
         let digest = IngestPlanner.digest(config: configJSON, plans: plans, walkErrors: discovery.errors)
         let samplesFound = discovery.samples.count + Set(discovery.errors.map(\.key)).subtracting(discovery.samples.map(\.key)).count
+        // The plans hold every sample now; a second list would grow memory with the corpus.
+        discovery.samples = []
 
         if let done = try prepareOutput(digest: digest, configJSON: configJSON) {
             return IngestSummary(samplesFound: samplesFound, samplesWritten: done.sampleCount, samplesFailed: samplesFound - done.sampleCount,
@@ -107,10 +109,9 @@ public final class IngestRunner {
             var shardStatistics = StatisticsAccumulator()
             var shardErrors: [IngestErrorRecord] = []
             var shardStart = cursor
-            let remaining = Array(plan.samples[cursor...])
             // A window of 64 samples per worker absorbs the fsync of a shard without idling the workers, and
             // keeps memory bounded (a few MB) whatever the corpus size.
-            let ordered = OrderedDecoder(inputs: remaining, jobs: jobs, window: max(64, jobs * 32)) { decoder.decode($0) }
+            let ordered = OrderedDecoder(inputs: plan.samples[cursor...], jobs: jobs, window: max(64, jobs * 32)) { decoder.decode($0) }
             func flush(end: Int) throws {
                 let info = try writeShard(batch, split: plan.name, index: shards.count)
                 try writeJournal(split: plan.name, index: shards.count, shard: info, cursorStart: shardStart, cursorEnd: end,

@@ -5,7 +5,7 @@ import Foundation
 
 final class OrderedDecoder<Input: Sendable, Output: Sendable>: @unchecked Sendable {
     // @unchecked: all shared state is guarded by `condition`.
-    private let inputs: [Input]
+    private let inputs: ArraySlice<Input>  // a slice: a resumed split is decoded without copying its list
     private let work: @Sendable (Input) -> Output
     private let jobs: Int
     private let window: Int
@@ -15,7 +15,7 @@ final class OrderedDecoder<Input: Sendable, Output: Sendable>: @unchecked Sendab
     private var slots: [Output?]
     private var stop = false
 
-    init(inputs: [Input], jobs: Int, window: Int, work: @escaping @Sendable (Input) -> Output) {
+    init(inputs: ArraySlice<Input>, jobs: Int, window: Int, work: @escaping @Sendable (Input) -> Output) {
         self.inputs = inputs
         self.work = work
         self.jobs = max(1, jobs)
@@ -72,7 +72,7 @@ final class OrderedDecoder<Input: Sendable, Output: Sendable>: @unchecked Sendab
             let index = next
             next += 1
             condition.unlock()
-            let output = work(inputs[index])
+            let output = work(inputs[inputs.startIndex + index])
             condition.lock()
             slots[index % window] = output
             condition.broadcast()

@@ -1,3 +1,4 @@
+import CTesseraKernels
 import Testing
 import TesseraCore
 @testable import TesseraImage
@@ -19,6 +20,23 @@ import TesseraCore
             let reference = image.resampledReference(toWidth: outWidth, height: outHeight, window: window, filter: filter)
             #expect(fast.pixels == reference.pixels, "trial \(trial): \(width)x\(height)x\(components) -> \(outWidth)x\(outHeight) \(window)")
             #expect(fast.width == window.x.count && fast.height == window.y.count)
+        }
+    }
+
+    /// The C row kernel's scalar fallback (for CPUs without SSE4.1) gives the bytes of its SIMD path.
+    @Test func rgbRowKernelScalarEqualsSIMD() {
+        var rng = SeededRandom(seed: 11)
+        for trial in 0..<300 {
+            let width = 1 + rng.nextInt(below: 300), outWidth = 1 + rng.nextInt(below: 120)
+            let axis = ResampleAxis(inSize: width, outSize: outWidth, filter: trial % 3 == 0 ? .box : .bilinear, window: 0..<outWidth)
+            let row = (0..<(width * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            func run(allowSIMD: Int32) -> [UInt8] {
+                var result = [UInt8](repeating: 0, count: outWidth * 3)
+                tessera_resample_row_rgb(row, width, &result, axis.first, axis.taps, axis.weights, axis.kernelSize, outWidth, allowSIMD)
+                return result
+            }
+            let simd = run(allowSIMD: 1), scalar = run(allowSIMD: 0)
+            #expect(simd == scalar, "trial \(trial): \(width) -> \(outWidth)")
         }
     }
 

@@ -36,4 +36,12 @@ void tessera_adam_f32(float *p, const float *g, float *m, float *v, size_t count
 /// bits. `target` must be in [0, classes).
 float tessera_softmax_cross_entropy_row(const float *x, float *gradient, size_t classes, size_t target, float scale);
 
+/// One row of the horizontal pass of Pillow-exact resampling, 3-byte pixels: for each of `count` outputs,
+/// `taps[i]` pixels from `first[i]` weighted by `weights[i * kernel_size ...]` (22-bit fixed point), then
+/// Pillow's clip. `src` holds `src_pixels` pixels. SSE4.1 when the CPU has it and `allow_simd`, else
+/// scalar; both give the same bytes.
+void tessera_resample_row_rgb(const uint8_t *src, size_t src_pixels, uint8_t *dst, const int32_t *first,
+                              const int32_t *taps, const int32_t *weights, size_t kernel_size, size_t count,
+                              int allow_simd);
+
 #endif

@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+import TesseraCore
+@testable import TesseraImage
+
+/// The direct PNG path (zlib inflate in strips, SSE2 unfiltering) against libpng's own rows: the same
+/// pixels for every fixture PNG, and the same outcome for damaged ones.
+@Suite struct PNGDirectPathTests {
+    static let pngFixtures: [String] = {
+        let suite = (try? FileManager.default.contentsOfDirectory(atPath: imageFixtures + "pngsuite")) ?? []
+        return suite.filter { $0.hasSuffix(".png") }.sorted().map { "pngsuite/" + $0 } + ["photos/chelsea.png"]
+    }()
+
+    enum Outcome {
+        case image(RawImage, partial: Bool)
+        case failed
+    }
+
+    static func decode(_ bytes: [UInt8], keepAlpha: Bool, acceptPartial: Bool, libpngRows: Bool) -> Outcome {
+        bytes.withUnsafeBytes { raw in
+            guard let decoder = try? PNGDecoder(bytes: raw),
+                  let result = try? decoder.decode(keepAlpha: keepAlpha, grey16: .pillow, acceptPartial: acceptPartial,
+                                                   libpngRows: libpngRows) else { return .failed }
+            return .image(result.image, partial: result.problem != nil)
+        }
+    }
+
+    /// Why `direct` differs from `reference`, or nil. A partial image's rows not reached are zeros, and the
+    /// two paths read a damaged file in different pieces (libpng 8 kB at a time, the direct path all that
+    /// is there), so partial images are compared on the rows both reached, and the direct path may keep
+    /// rows where libpng kept none.
+    static func difference(_ direct: Outcome, _ reference: Outcome) -> String? {
+        switch (direct, reference) {
+        case (.failed, .failed):
+            return nil
+        case (.image(let a, let aPartial), .image(let b, let bPartial)):
+            guard a.width == b.width, a.height == b.height, a.components == b.components else {
+                return "shape \(a.width)x\(a.height)x\(a.components) vs \(b.width)x\(b.height)x\(b.components)"
+            }
+            guard aPartial == bPartial else { return "partial \(aPartial) vs \(bPartial)" }
+            if a.pixels == b.pixels { return nil }
+            guard aPartial else { return "pixels differ" }
+            let rowBytes = a.width * a.components
+            for y in 0..<a.height {
+                let rowA = a.pixels[y * rowBytes..<(y + 1) * rowBytes], rowB = b.pixels[y * rowBytes..<(y + 1) * rowBytes]
+                if rowA != rowB && rowA.contains(where: { $0 != 0 }) && rowB.contains(where: { $0 != 0 }) {
+                    return "row \(y) differs"
+                }
+            }
+            return nil
+        case (.failed, .image):
+            return "direct failed, libpng decoded"
+        case (.image(_, partial: true), .failed):
+            return nil  // the direct path got rows out of a piece libpng would not start on
+        case (.image, .failed):
+            return "direct decoded, libpng failed"
+        }
+    }
+
+    @Test func everyFixturePNGMatchesLibpng() throws {
+        #expect(PNGDirectPathTests.pngFixtures.count > 150)
+        for name in PNGDirectPathTests.pngFixtures {
+            let bytes = try FilePath.readAll(imageFixtures + name)
+            for keepAlpha in [false, true] {
+                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: false)
+                let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: true)
+                let difference = PNGDirectPathTests.difference(direct, reference)
+                #expect(difference == nil, "\(name), keepAlpha \(keepAlpha): \(difference ?? "")")
+            }
+        }
+    }
+
+    /// Images with every filter type on 1-4 samples per pixel: smooth gradients with seeded noise, written
+    /// by libpng (which picks a filter per row), tall enough for several strips.
+    @Test func everyFilterAndPixelSizeMatchesLibpng() throws {
+        var rng = SeededRandom(seed: 99)
+        for components in 1...4 {
+            for (width, height) in [(1, 1), (3, 700), (257, 300), (64, 2_000)] {
+                var pixels = [UInt8](repeating: 0, count: width * height * components)
+                for y in 0..<height {
+                    for x in 0..<width {
+                        for k in 0..<components {
+                            let smooth = (x * 3 + y * 2 + k * 40) & 0xFF
+                            pixels[(y * width + x) * components + k] = UInt8(truncatingIfNeeded: smooth + rng.nextInt(below: 9))
+                        }
+                    }
+                }
+                let bytes = try PNGEncoder.encode(RawImage(width: width, height: height, components: components, pixels: pixels))
+                for keepAlpha in [false, true] {
+                    let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: false)
+                    let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: true)
+                    let difference = PNGDirectPathTests.difference(direct, reference)
+                    #expect(difference == nil, "\(width)x\(height)x\(components), keepAlpha \(keepAlpha): \(difference ?? "")")
+                    if keepAlpha, case .image(let image, _) = direct { #expect(image.pixels == pixels) }
+                }
+            }
+        }
+    }
+
+    /// Damaged 8-bit non-interlaced files (the direct path's class): both paths decode the same pixels,
+    /// including the rows kept from a truncated file, or both refuse.
+    @Test func mutatedPNGsMatchLibpng() throws {
+        let sources = ["pngsuite/basn0g08.png", "pngsuite/basn2c08.png", "pngsuite/basn4a08.png",
+                       "pngsuite/basn6a08.png", "pngsuite/f04n2c08.png", "pngsuite/z09n2c08.png", "photos/chelsea.png"]
+        let originals = try sources.map { try FilePath.readAll(imageFixtures + $0) }
+        var rng = SeededRandom(seed: 7_301)
+        var decoded = 0, failed = 0
+        for index in 0..<1000 {
+            let bytes = RobustnessTests.mutate(originals[index % originals.count], &rng)
+            let keepAlpha = index % 4 == 1, acceptPartial = index % 2 == 0
+            let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, libpngRows: false)
+            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, libpngRows: true)
+            let difference = PNGDirectPathTests.difference(direct, reference)
+            #expect(difference == nil, "mutation \(index) of \(sources[index % sources.count]): \(difference ?? "")")
+            if case .failed = reference { failed += 1 } else { decoded += 1 }
+        }
+        #expect(decoded > 100 && failed > 100, "both outcomes occur: \(decoded) decoded, \(failed) failed")
+    }
+
+    /// Every PNG of the shared corpora (photos from skimage and others among them) when present.
+    @Test(.enabled(if: CorporaSweepTests.present, "../shared/corpora is not on this machine"))
+    func everyCorpusPNGMatchesLibpng() throws {
+        var root = packageRoot + "/../shared/corpora"
+        var files: [String] = []
+        for case let relative as String in FileManager.default.enumerator(atPath: root) ?? FileManager.DirectoryEnumerator()
+        where relative.lowercased().hasSuffix(".png") {
+            files.append(relative)
+        }
+        root += "/"
+        #expect(files.count > 200)
+        for name in files.sorted() {
+            let bytes = try FilePath.readAll(root + name)
+            let direct = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, libpngRows: false)
+            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, libpngRows: true)
+            let difference = PNGDirectPathTests.difference(direct, reference)
+            #expect(difference == nil, "\(name): \(difference ?? "")")
+        }
+    }
+}
