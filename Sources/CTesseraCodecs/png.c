@@ -287,6 +287,16 @@ static int ctc_png_read_direct(struct CTesseraCodecs_png *decoder, uint8_t *pixe
         const uint8_t *prior = carried;
         for (size_t r = 0; r < complete; r++) {
             uint8_t *row = strip + r * filtered_bytes;
+            uint8_t *next = row + filtered_bytes;
+            if (r + 1 < complete && row[0] == 4 && next[0] == 4
+                && ctc_png_unfilter_paeth_pair(row + 1, next + 1, prior, row_bytes, bpp)) {
+                ctc_emit_row(row + 1, pixels + rows_done * stride, width, decoder->channels, decoder->components);
+                ctc_emit_row(next + 1, pixels + (rows_done + 1) * stride, width, decoder->channels, decoder->components);
+                prior = next + 1;
+                rows_done += 2;
+                r++;
+                continue;
+            }
             if (!ctc_png_unfilter_row(row[0], row + 1, prior, row_bytes, bpp)) {
                 problem = "bad adaptive filter value";
                 break;

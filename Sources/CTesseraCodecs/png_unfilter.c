@@ -66,6 +66,47 @@ static inline __attribute__((always_inline)) CTC_SSE41 void ctc_paeth_sse41(uint
     }
 }
 
+// Two consecutive Paeth rows at once, as a wavefront: each step decodes pixel j of `row` (low lanes) and
+// pixel j - 1 of `next` (high lanes), whose above and upper-left pixels are `row`'s j - 1 and j - 2, both
+// done by then. Two independent chains share one chain's latency: twice the pixels per step.
+static inline __attribute__((always_inline)) CTC_SSE41 void ctc_paeth_pair_sse41(uint8_t *row, uint8_t *next,
+                                                                                  const uint8_t *prior, size_t length,
+                                                                                  size_t bpp) {
+    size_t pixels = length / bpp;
+    __m128i zero = _mm_setzero_si128();
+    __m128i a = zero, c = zero, decoded = zero;
+    for (size_t j = 0; j <= pixels; j++) {
+        __m128i above = j < pixels ? ctc_load_pixel(prior + j * bpp, bpp) : zero;
+        __m128i filtered = j < pixels ? ctc_load_pixel(row + j * bpp, bpp) : zero;
+        __m128i next_filtered = j > 0 ? ctc_load_pixel(next + (j - 1) * bpp, bpp) : zero;
+        // The high lanes' "above" is row's pixel j - 1, decoded in the previous step (zeros at j = 0).
+        __m128i b = _mm_unpacklo_epi64(above, decoded);
+        __m128i x = _mm_unpacklo_epi64(filtered, next_filtered);
+        __m128i b_minus_c = _mm_sub_epi16(b, c);
+        __m128i pa = _mm_abs_epi16(b_minus_c);
+        __m128i a_minus_c = _mm_sub_epi16(a, c);
+        __m128i pb = _mm_abs_epi16(a_minus_c);
+        __m128i pc = _mm_abs_epi16(_mm_add_epi16(a_minus_c, b_minus_c));
+        __m128i b_or_c = _mm_blendv_epi8(b, c, _mm_cmpgt_epi16(pb, pc));
+        __m128i nearest = _mm_blendv_epi8(a, b_or_c, _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc)));
+        decoded = _mm_add_epi8(x, nearest);
+        uint64_t both = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(decoded, decoded));
+        uint32_t low = (uint32_t)both, high = (uint32_t)(both >> 32);
+        if (j < pixels) memcpy(row + j * bpp, &low, bpp);
+        if (j > 0) memcpy(next + (j - 1) * bpp, &high, bpp);
+        a = decoded;
+        c = b;
+    }
+}
+
+static CTC_SSE41 void ctc_paeth_pair3_sse41(uint8_t *row, uint8_t *next, const uint8_t *prior, size_t length) {
+    ctc_paeth_pair_sse41(row, next, prior, length, 3);
+}
+
+static CTC_SSE41 void ctc_paeth_pair4_sse41(uint8_t *row, uint8_t *next, const uint8_t *prior, size_t length) {
+    ctc_paeth_pair_sse41(row, next, prior, length, 4);
+}
+
 static CTC_SSE41 void ctc_paeth3_sse41(uint8_t *row, const uint8_t *prior, size_t length) {
     ctc_paeth_sse41(row, prior, length, 3);
 }
@@ -102,4 +143,19 @@ int ctc_png_unfilter_row(int filter, uint8_t *row, const uint8_t *prior, size_t 
     default:
         return 0;
     }
+}
+
+int ctc_png_unfilter_paeth_pair(uint8_t *row, uint8_t *next, const uint8_t *prior, size_t length, size_t bpp) {
+#if defined(CTC_PAETH_SIMD)
+    if ((bpp == 3 || bpp == 4) && __builtin_cpu_supports("sse4.1")) {
+        if (bpp == 3) ctc_paeth_pair3_sse41(row, next, prior, length);
+        else ctc_paeth_pair4_sse41(row, next, prior, length);
+        return 1;
+    }
+#endif
+    (void)row;
+    (void)next;
+    (void)prior;
+    (void)length;
+    return 0;
 }

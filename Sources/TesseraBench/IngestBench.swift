@@ -11,7 +11,8 @@ public struct IngestBench {
     /// A larger corpus (e.g. W1 x 10) for the peak-memory comparison.
     public var largeFolder: String?
     public var runPeers = true
-    public var repeats = 2
+    /// Rounds of (ceiling, tessera) measurements; each figure is the best of its rounds.
+    public var repeats = 3
 
     public init(folder: String, tokenizer: String) {
         self.folder = folder
@@ -41,12 +42,12 @@ public struct IngestBench {
 
     /// The C libraries' own calls for every W1 file, on `threads` threads: libjpeg/libpng full decode,
     /// libsndfile decode, soxr HQ resampling of the whole (mono) clip to 16 kHz, the FFTW transforms of a
-    /// log-mel. Returns samples per second (best of two passes over the files, read into memory first).
+    /// log-mel. Returns samples per second (one pass after a warm-up one, the files read into memory first).
     func ceiling(threads: Int) throws -> (rate: Double, samples: Int) {
         let names = try FilePath.listDirectory(folder).sorted().filter { ["jpg", "png", "wav"].contains(FilePath.pathExtension($0)) }
         let samples = Set(names.map { String($0.dropLast(FilePath.pathExtension($0).count + 1)) }).count
         let files = try names.map { (FilePath.pathExtension($0), try FilePath.readAll(FilePath.join(folder, $0))) }
-        let result = measureThroughput(count: files.count, threads: threads, minSeconds: 0, maxPasses: 2) { index in
+        let result = measureThroughput(count: files.count, threads: threads, minSeconds: 0, maxPasses: 1) { index in
             let (ext, bytes) = files[index]
             bytes.withUnsafeBytes { raw in
                 switch ext {
@@ -65,19 +66,24 @@ public struct IngestBench {
 
     public func run(log: (String) -> Void) throws -> [String] {
         let load = BackgroundLoad()
-        log("measuring the C libraries' own calls (ceiling) on 1 and 2 threads")
-        let (ceiling1, ceilingSamples) = try ceiling(threads: 1)
-        let ceiling2 = try ceiling(threads: 2).rate
+        // Rounds alternate the ceiling and tessera, best of each kept, so a drift in the shared machine's
+        // speed during the run reaches both sides of each ratio.
+        var ceilingRate: [Int: Double] = [:]
+        var ceilingSamples = 0
         var tessera: [Int: Run] = [:]
-        for jobs in [1, 2] {
-            log("measuring tessera ingest --jobs \(jobs)")
-            var best: Run?
-            for _ in 0..<repeats {
+        for round in 1...repeats {
+            for jobs in [1, 2] {
+                log("round \(round) of \(repeats): the C libraries' own calls (ceiling) on \(jobs) thread(s), then tessera ingest --jobs \(jobs)")
+                let measured = try ceiling(threads: jobs)
+                ceilingSamples = measured.samples
+                ceilingRate[jobs] = max(ceilingRate[jobs] ?? 0, measured.rate)
                 let run = try tesseraIngest(folder, jobs: jobs)
-                if best == nil || run.seconds < best?.seconds ?? 0 { best = run }
+                log("  ceiling \(formatRate(measured.rate, "samples/s")), tessera \(formatRate(Double(run.samples) / run.seconds, "samples/s"))")
+                if let best = tessera[jobs], best.seconds <= run.seconds { continue }
+                tessera[jobs] = run
             }
-            tessera[jobs] = best
         }
+        let ceiling1 = ceilingRate[1] ?? 0, ceiling2 = ceilingRate[2] ?? 0
         var peer: (rate: Double, rss: Int)?
         if runPeers {
             guard let python = PythonPeer.locate() else {
