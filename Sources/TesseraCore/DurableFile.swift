@@ -192,17 +192,28 @@ public enum FilePath {
 
     /// The names in a folder (without `.` and `..`), unsorted.
     public static func listDirectory(_ path: String) throws -> [String] {
+        try listDirectoryEntries(path).map(\.name)
+    }
+
+    /// The entries of a folder (not "." and ".."), in no particular order, each with whether it is a
+    /// folder: from the listing itself where the file system says, else from `stat` (which follows a
+    /// symlink, so a link to a folder counts as a folder). A walk of a large flat folder then costs no
+    /// `stat` per file.
+    public static func listDirectoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
         guard let dir = opendir(path) else {
             throw TesseraError(path: path, stage: .open, code: "io.opendir", "cannot list folder: \(SystemCall.lastError())")
         }
         defer { closedir(dir) }
-        var names: [String] = []
+        var entries: [(name: String, isDirectory: Bool)] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            guard name != "." && name != ".." else { continue }
+            let type = Int32(entry.pointee.d_type)
+            let isDirectory = type == DT_DIR || ((type == DT_UNKNOWN || type == DT_LNK) && FilePath.isDirectory(join(path, name)))
+            entries.append((name, isDirectory))
         }
-        return names
+        return entries
     }
 }

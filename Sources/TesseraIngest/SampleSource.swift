@@ -126,8 +126,8 @@ public enum SampleDiscovery {
                 var info = stat()
                 guard stat(folder, &info) == 0 else { continue }
                 guard visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else { continue }
-                let names: [String]
-                do { names = try FilePath.listDirectory(folder).sorted() } catch {
+                let entries: [(name: String, isDirectory: Bool)]
+                do { entries = try FilePath.listDirectoryEntries(folder).sorted { $0.name < $1.name } } catch {
                     errors.append(IngestErrorRecord(key: prefix + relative, path: folder, modality: "", stage: "walk",
                                                     code: "ingest.unreadable-folder", message: "cannot list folder: \(error)"))
                     continue
@@ -136,11 +136,11 @@ public enum SampleDiscovery {
                 var groups: [String: SampleSource] = [:]
                 var duplicated = Set<String>()
                 var subfolders: [(String, String)] = []
-                for name in names where !name.hasPrefix(".") {
+                for (name, isDirectory) in entries where !name.hasPrefix(".") {
                     let path = FilePath.join(folder, name)
                     let ext = FilePath.pathExtension(name)
                     let modality = Modality.of(extension: ext)
-                    if FilePath.isDirectory(path) && modality == nil {
+                    if isDirectory && modality == nil {
                         subfolders.append((path, relative.isEmpty ? name : relative + "/" + name))
                         continue
                     }
