@@ -24,16 +24,18 @@ public func peakResidentBytes() -> Int {
     return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
 }
 
-/// Makes glibc's allocator return large blocks to the system. By default glibc raises its mmap threshold
-/// each time a large block is freed (up to 32 MB), after which decode buffers of a few hundred KB come from
-/// per-thread heaps that fragment: measured, the same 20,000-sample ingest peaked anywhere between 70 and
-/// 370 MB from run to run. A fixed threshold (which also turns the adjustment off) keeps it at ~60 MB.
-/// Fixing it also fixes the trim threshold at glibc's 128 kB, so every shard or decode buffer freed at
-/// the top of a heap went back to the kernel and faulted in again on the next sample (sys time was a
-/// fifth of W1's ingest); 32 MB keeps the pages, at 3 MB more peak memory.
+/// Makes glibc's allocator keep memory steady. By default glibc raises its mmap threshold each time a large
+/// block is freed (up to 32 MB), after which decode buffers of a few hundred KB come from per-thread heaps
+/// that fragment: measured, the same 20,000-sample ingest peaked anywhere between 70 and 370 MB from run to
+/// run. A fixed threshold (which also turns the adjustment off) of 1 MB sends shard-sized buffers (3-8 MB,
+/// made and freed once per shard) to mmap: at 4 MB, the 3 MB image batch stayed in the heap and the same
+/// ingest peaked at 60 or 300 MB depending on nothing more than the length of its command line. Fixing the
+/// mmap threshold also fixes the trim threshold at 128 kB, so every decode buffer freed at the top of a
+/// heap went back to the kernel and faulted in again on the next sample (sys time was a fifth of W1's
+/// ingest); 4 MB keeps those pages.
 public func useSteadyAllocator() {
     #if canImport(Glibc)
-    _ = mallopt(M_MMAP_THRESHOLD, 4 << 20)
-    _ = mallopt(M_TRIM_THRESHOLD, 32 << 20)
+    _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    _ = mallopt(M_TRIM_THRESHOLD, 4 << 20)
     #endif
 }
