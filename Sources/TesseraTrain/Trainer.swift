@@ -26,6 +26,8 @@ public struct TrainOptions: Sendable {
     public var threads = 2
     /// Probability per sample of hiding a random non-empty subset of its present modalities from the encoders.
     public var modalityDropout = 0.0
+    /// Translates each training image by up to this many pixels along each axis (black fill); 0: off.
+    public var augmentShift = 0
     public var shuffle: ShuffleMode = .buffer(ShuffleMode.defaultBuffer)
     public var optimizer = OptimizerConfig()
     public var schedule = LearningRateSchedule.constant
@@ -55,7 +57,7 @@ public struct TrainOptions: Sendable {
             ("clip_norm", optimizer.clipNorm.map { .double($0) } ?? .null),
             ("schedule", .string(schedule.rawValue)), ("warmup_steps", .int(warmupSteps)),
             ("init", initWeights.map { .string($0) } ?? .null),
-        ]))
+        ] + (augmentShift > 0 ? [("augment_shift", JSONValue.int(augmentShift))] : [])))
     }
 }
 
@@ -205,6 +207,32 @@ public final class Trainer {
         }
     }
 
+    /// Image augmentation: each training image translated by a uniform whole-pixel (dx, dy) in
+    /// [-shift, shift]^2, vacated pixels black (a zero pixel in the loader's normalisation), the same shift
+    /// on every channel. A pure function of (seed, step, sample), like modality dropout, so a resumed run
+    /// draws the same. The reconstruction target is the translated image too.
+    func augment(_ batch: ModelBatch, step: Int) {
+        let shift = options.augmentShift
+        guard shift > 0 else { return }
+        for branch in model.branches where branch.spec.name == "image" {
+            guard branch.input.shape.count == 3, let pixels = batch.floats[branch.input.tensor] else { continue }
+            let (channels, height, width) = (branch.input.shape[0], branch.input.shape[1], branch.input.shape[2])
+            let normalization = branch.input.normalization
+            let black: [Float] = (0..<channels).map { c in
+                guard let n = normalization, c < n.mean.count, c < n.std.count, n.std[c] != 0 else { return 0 }
+                return Float(-n.mean[c] / n.std[c])
+            }
+            var rng = SeededRandom(seed: options.seed ^ 0x7368_6966_7473_6869, stream: UInt64(step))
+            for b in 0..<batch.count {
+                let dx = rng.nextInt(below: 2 * shift + 1) - shift, dy = rng.nextInt(below: 2 * shift + 1) - shift
+                for c in 0..<channels {
+                    translate(pixels + (b * channels + c) * height * width, height: height, width: width,
+                              dx: dx, dy: dy, fill: black[c])
+                }
+            }
+        }
+    }
+
     /// Runs to `totalSteps` (or until interrupted). Checkpoints every `checkpointEvery` steps and at the end.
     public func run() throws -> TrainOutcome {
         try run(until: totalSteps, finishing: true)
@@ -245,6 +273,7 @@ public final class Trainer {
             guard let batch = try loader.next() else { break }
             clock.lap(0, &phaseTotals)
             let input = ModelBatch(batch)
+            augment(input, step: step)
             try model.prepare(input, visibleModalities: nil, hide: dropout(step: step))
             model.params.zeroGrads()
             clock.lap(1, &phaseTotals)
@@ -440,5 +469,30 @@ struct PhaseClock {
         let now = monotonicSeconds()
         totals[phase] += now - last
         last = now
+    }
+}
+
+/// Moves a `height` x `width` plane by (dx, dy) pixels in place (x right, y down); what comes in is `fill`.
+func translate(_ plane: UnsafeMutablePointer<Float>, height: Int, width: Int, dx: Int, dy: Int, fill: Float) {
+    guard dx != 0 || dy != 0 else { return }
+    // Rows are visited away from the direction of travel so that each is read before it is overwritten.
+    let rows = dy > 0 ? Array(stride(from: height - 1, through: 0, by: -1)) : Array(0..<height)
+    for y in rows {
+        let row = plane + y * width
+        let sourceY = y - dy
+        guard sourceY >= 0 && sourceY < height else {
+            row.update(repeating: fill, count: width)
+            continue
+        }
+        let source = plane + sourceY * width
+        if dx >= 0 {
+            var x = width - 1
+            while x >= 0 {
+                row[x] = x - dx >= 0 ? source[x - dx] : fill
+                x -= 1
+            }
+        } else {
+            for x in 0..<width { row[x] = x - dx < width ? source[x - dx] : fill }
+        }
     }
 }

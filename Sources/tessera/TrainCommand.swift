@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Probability per sample of hiding a random non-empty subset of its modalities from the encoders (0).")
     var modalityDropout = 0.0
 
+    @Option(name: .long, help: "Translate each training image by up to N pixels along each axis, black filling in, drawn per sample and step (0: off).")
+    var augmentShift = 0
+
     @Option(name: .long, help: "Weight of the contrastive alignment term: pulls each single-modality code towards its sample's shared code, away from the others' (the model file's \"align\", else 0).")
     var align: Double?
 
@@ -135,6 +138,7 @@ struct TrainCommand: ParsableCommand {
             guard let out else { throw ValidationError("--out RUN_DIR is required") }
             guard batchSize > 0, threads > 0, lr > 0, lr.isFinite else { throw ValidationError("--batch-size, --threads and --lr must be positive") }
             guard (0...1).contains(modalityDropout) else { throw ValidationError("--modality-dropout must be in [0, 1]") }
+            guard (0...64).contains(augmentShift) else { throw ValidationError("--augment-shift must be in [0, 64]") }
             guard steps.map({ $0 >= 0 }) ?? true, epochs.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be >= 0 and --epochs >= 1") }
             guard let order = ShuffleMode(shuffle) else { throw ValidationError("--shuffle: none, shards, full, buffer or buffer:N") }
             if !resume {
@@ -158,6 +162,7 @@ struct TrainCommand: ParsableCommand {
             options.seed = seed
             options.threads = threads
             options.modalityDropout = modalityDropout
+            options.augmentShift = augmentShift
             options.shuffle = order
             options.optimizer.kind = optimizer
             options.optimizer.learningRate = lr

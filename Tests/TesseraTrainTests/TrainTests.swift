@@ -51,7 +51,8 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
 
 @Suite(.serialized) struct TrainTests {
     /// The bar: stopping at step k and resuming gives the weights of an uninterrupted run, for several k,
-    /// with modality dropout, the alignment term, a shuffle buffer, a warm-up and a cosine schedule in play.
+    /// with modality dropout, the alignment term, image shifts, a shuffle buffer, a warm-up and a cosine
+    /// schedule in play.
     @Test(arguments: [1, 5, 11])
     func resumingAtAnyStepGivesTheSameWeights(_ k: Int) throws {
         let dataset = try #require(digitsDataset)
@@ -62,6 +63,7 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
             options.steps = steps
             options.batchSize = 8
             options.modalityDropout = 0.5
+            options.augmentShift = 3
             options.schedule = .cosine
             options.warmupSteps = 3
             options.seed = 11
@@ -82,6 +84,27 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         // A Bool, not `a == b` inside #expect: on failure the macro would diff two multi-megabyte values.
         let same = a == b
         #expect(same, "resumed weights differ from the uninterrupted run's")
+    }
+
+    /// The in-place translation against the definition, for shifts in every direction and beyond the plane.
+    @Test func translationMovesThePlaneAndFillsTheRest() {
+        let (height, width) = (5, 7)
+        for dy in -6...6 {
+            for dx in -8...8 {
+                var plane = (0..<(height * width)).map { Float($0 + 1) }
+                plane.withUnsafeMutableBufferPointer { buffer in
+                    guard let base = buffer.baseAddress else { return }
+                    translate(base, height: height, width: width, dx: dx, dy: dy, fill: -1)
+                }
+                var expected = [Float](repeating: -1, count: height * width)
+                for y in 0..<height {
+                    for x in 0..<width where (0..<height).contains(y - dy) && (0..<width).contains(x - dx) {
+                        expected[y * width + x] = Float((y - dy) * width + (x - dx) + 1)
+                    }
+                }
+                #expect(plane == expected, "dx \(dx), dy \(dy)")
+            }
+        }
     }
 
     @Test func modelFilesRoundTripAndPresetsBuild() throws {
