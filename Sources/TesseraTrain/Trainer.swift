@@ -138,6 +138,15 @@ public final class Trainer {
             totalSteps = (options.epochs ?? 1) * loader.batchesPerEpoch
         }
         guard totalSteps >= 0 else { throw TesseraError(stage: .config, code: "train.steps", "the number of steps must not be negative") }
+        if options.augmentShift > 0 {
+            // Shifts move [C, H, W] planes; an HWC dataset (channels last) would be scrambled.
+            for branch in model.branches where branch.spec.name == "image" {
+                guard branch.input.shape.count == 3, (branch.input.normalization?.axis ?? 0) == 0 else {
+                    throw TesseraError(path: options.dataset, stage: .config, code: "train.augment",
+                                       "--augment-shift needs images stored CHW (ingest's default layout); this dataset's are \(branch.input.shape)")
+                }
+            }
+        }
 
         let checkpointPath = FilePath.join(options.output, Trainer.checkpointFile)
         if resume {
