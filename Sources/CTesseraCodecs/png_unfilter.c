@@ -43,23 +43,27 @@ static inline CTC_SSE41 void ctc_store_pixel(uint8_t *p, __m128i lanes, size_t b
     memcpy(p, &word, bpp);
 }
 
+// Paeth's choice in every lane: a where pa <= min(pb, pc), else b where pb <= pc, else c (the spec's order of
+// ties). |b - c| does not depend on a, the left neighbour just decoded, which keeps the chain through a short.
+static inline CTC_SSE41 __m128i ctc_paeth_nearest(__m128i a, __m128i b, __m128i c) {
+    __m128i b_minus_c = _mm_sub_epi16(b, c);
+    __m128i pa = _mm_abs_epi16(b_minus_c);
+    __m128i a_minus_c = _mm_sub_epi16(a, c);
+    __m128i pb = _mm_abs_epi16(a_minus_c);
+    __m128i pc = _mm_abs_epi16(_mm_add_epi16(a_minus_c, b_minus_c));
+    __m128i b_or_c = _mm_blendv_epi8(b, c, _mm_cmpgt_epi16(pb, pc));
+    return _mm_blendv_epi8(a, b_or_c, _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc)));
+}
+
 // The same predictor on every channel of a pixel at once, in 16-bit lanes; bpp is 3 or 4, a constant
-// after inlining (a variable-length memcpy would be a library call per pixel). Each pixel waits for the
-// one to its left, so the code keeps that chain short: |b - c| is computed off it, and the choice is
-// "c over b where pb > pc", then "that over a where pa > min(pb, pc)", the spec's order of ties.
+// after inlining (a variable-length memcpy would be a library call per pixel).
 static inline __attribute__((always_inline)) CTC_SSE41 void ctc_paeth_sse41(uint8_t *row, const uint8_t *prior,
                                                                              size_t length, size_t bpp) {
     __m128i a = _mm_setzero_si128(), c = _mm_setzero_si128();
     for (size_t i = 0; i + bpp <= length; i += bpp) {
         __m128i b = ctc_load_pixel(prior + i, bpp);
         __m128i x = ctc_load_pixel(row + i, bpp);
-        __m128i b_minus_c = _mm_sub_epi16(b, c);
-        __m128i pa = _mm_abs_epi16(b_minus_c);
-        __m128i a_minus_c = _mm_sub_epi16(a, c);
-        __m128i pb = _mm_abs_epi16(a_minus_c);
-        __m128i pc = _mm_abs_epi16(_mm_add_epi16(a_minus_c, b_minus_c));
-        __m128i b_or_c = _mm_blendv_epi8(b, c, _mm_cmpgt_epi16(pb, pc));
-        __m128i nearest = _mm_blendv_epi8(a, b_or_c, _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc)));
+        __m128i nearest = ctc_paeth_nearest(a, b, c);
         a = _mm_add_epi8(x, nearest);  // bytewise: the low byte wraps as the spec says, the high stays 0
         ctc_store_pixel(row + i, a, bpp);
         c = b;
@@ -82,13 +86,7 @@ static inline __attribute__((always_inline)) CTC_SSE41 void ctc_paeth_pair_sse41
         // The high lanes' "above" is row's pixel j - 1, decoded in the previous step (zeros at j = 0).
         __m128i b = _mm_unpacklo_epi64(above, decoded);
         __m128i x = _mm_unpacklo_epi64(filtered, next_filtered);
-        __m128i b_minus_c = _mm_sub_epi16(b, c);
-        __m128i pa = _mm_abs_epi16(b_minus_c);
-        __m128i a_minus_c = _mm_sub_epi16(a, c);
-        __m128i pb = _mm_abs_epi16(a_minus_c);
-        __m128i pc = _mm_abs_epi16(_mm_add_epi16(a_minus_c, b_minus_c));
-        __m128i b_or_c = _mm_blendv_epi8(b, c, _mm_cmpgt_epi16(pb, pc));
-        __m128i nearest = _mm_blendv_epi8(a, b_or_c, _mm_cmpgt_epi16(pa, _mm_min_epi16(pb, pc)));
+        __m128i nearest = ctc_paeth_nearest(a, b, c);
         decoded = _mm_add_epi8(x, nearest);
         uint64_t both = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(decoded, decoded));
         uint32_t low = (uint32_t)both, high = (uint32_t)(both >> 32);
