@@ -192,7 +192,7 @@ public enum FilePath {
 
     /// The names in a folder (without `.` and `..`), unsorted.
     public static func listDirectory(_ path: String) throws -> [String] {
-        try listDirectoryEntries(path).map(\.name)
+        try readEntries(path).map(\.name)
     }
 
     /// The entries of a folder (not "." and ".."), in no particular order, each with whether it is a
@@ -200,19 +200,24 @@ public enum FilePath {
     /// symlink, so a link to a folder counts as a folder). A walk of a large flat folder then costs no
     /// `stat` per file.
     public static func listDirectoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
+        try readEntries(path).map { entry in
+            let known = entry.type != Int32(DT_UNKNOWN) && entry.type != Int32(DT_LNK)
+            return (entry.name, known ? entry.type == Int32(DT_DIR) : FilePath.isDirectory(join(path, entry.name)))
+        }
+    }
+
+    /// `readdir`'s names and types (`DT_*`), "." and ".." left out.
+    private static func readEntries(_ path: String) throws -> [(name: String, type: Int32)] {
         guard let dir = opendir(path) else {
             throw TesseraError(path: path, stage: .open, code: "io.opendir", "cannot list folder: \(SystemCall.lastError())")
         }
         defer { closedir(dir) }
-        var entries: [(name: String, isDirectory: Bool)] = []
+        var entries: [(name: String, type: Int32)] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
-            guard name != "." && name != ".." else { continue }
-            let type = Int32(entry.pointee.d_type)
-            let isDirectory = type == DT_DIR || ((type == DT_UNKNOWN || type == DT_LNK) && FilePath.isDirectory(join(path, name)))
-            entries.append((name, isDirectory))
+            if name != "." && name != ".." { entries.append((name, Int32(entry.pointee.d_type))) }
         }
         return entries
     }
