@@ -240,25 +240,10 @@ private func horizontalPass(_ src: UnsafePointer<UInt8>, width: Int, _ dst: Unsa
     axis.first.withUnsafeBufferPointer { firsts in
         axis.taps.withUnsafeBufferPointer { taps in
             switch c {
-            case 3 where firsts.baseAddress != nil && taps.baseAddress != nil:
-                // RGB, the common case, in C: one SSE4.1 multiply-add per tap for all three channels.
-                tessera_resample_row_rgb(src, width, dst, firsts.baseAddress, taps.baseAddress, weights, k, firsts.count, 1)
             case 3:
-                for xx in 0..<firsts.count {
-                    var p = src + Int(firsts[xx]) * 3
-                    let w = weights + xx * k
-                    var s0 = halfUnit, s1 = halfUnit, s2 = halfUnit
-                    for t in 0..<Int(taps[xx]) {
-                        let wt = w[t]
-                        s0 &+= Int32(p[0]) &* wt
-                        s1 &+= Int32(p[1]) &* wt
-                        s2 &+= Int32(p[2]) &* wt
-                        p += 3
-                    }
-                    dst[3 * xx] = clipFixed(s0)
-                    dst[3 * xx + 1] = clipFixed(s1)
-                    dst[3 * xx + 2] = clipFixed(s2)
-                }
+                // RGB, the common case, in C: one SSE4.1 multiply-add per tap for all three channels.
+                guard let firstBase = firsts.baseAddress, let tapBase = taps.baseAddress else { return }
+                tessera_resample_row_rgb(src, width, dst, firstBase, tapBase, weights, k, firsts.count, 1)
             case 1:
                 for xx in 0..<firsts.count {
                     let p = src + Int(firsts[xx])

@@ -485,8 +485,8 @@ struct PhaseClock {
 func translate(_ plane: UnsafeMutablePointer<Float>, height: Int, width: Int, dx: Int, dy: Int, fill: Float) {
     guard dx != 0 || dy != 0 else { return }
     // Rows are visited away from the direction of travel so that each is read before it is overwritten.
-    let rows = dy > 0 ? Array(stride(from: height - 1, through: 0, by: -1)) : Array(0..<height)
-    for y in rows {
+    for i in 0..<height {
+        let y = dy > 0 ? height - 1 - i : i
         let row = plane + y * width
         let sourceY = y - dy
         guard sourceY >= 0 && sourceY < height else {
