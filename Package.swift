@@ -28,6 +28,7 @@ let package = Package(
         // C libraries, touched only through these module maps and the CTesseraCodecs shim.
         systemLibrary("CPNG", pkgConfig: "libpng", apt: ["libpng-dev"]),
         systemLibrary("CZlib", pkgConfig: "zlib", apt: ["zlib1g-dev"]),
+        systemLibrary("CDeflate", pkgConfig: "libdeflate", apt: ["libdeflate-dev"]),
         systemLibrary("CJPEG", pkgConfig: "libjpeg", apt: ["libjpeg62-turbo-dev"]),
         systemLibrary("CSndFile", pkgConfig: "sndfile", apt: ["libsndfile1-dev"]),
         systemLibrary("CSoxr", pkgConfig: "soxr", apt: ["libsoxr-dev"]),
@@ -38,7 +39,7 @@ let package = Package(
 
         // The C targets with code: libpng/libjpeg calls under setjmp (statuses and messages out), and
         // element-wise kernels built per instruction set (target_clones), which Swift cannot do.
-        .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CZlib", "CJPEG"]),
+        .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CZlib", "CDeflate", "CJPEG"]),
         .target(name: "CTesseraKernels"),
 
         // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <png.h>
 #include <zlib.h>
+#include <libdeflate.h>
 
 #include "png_unfilter.h"
 
@@ -23,7 +24,8 @@ struct CTesseraCodecs_png {
     int started;
     int passes;
     png_uint_32 width, height;
-    int force_libpng;     // tests: every row through libpng, the reference for the direct path
+    int row_path;         // CTesseraCodecs_png_rows_*: tests pin one path to compare it with the others
+    int rows_used;        // the path the read took
     int direct;           // rows inflated and unfiltered here (see ctc_png_read_direct)
     int channels;         // samples per pixel in the file (direct path)
     int components;       // samples per pixel delivered (direct path: channels, or channels - 1)
@@ -140,7 +142,7 @@ int CTesseraCodecs_png_start(CTesseraCodecs_png *decoder, int keep_alpha, int gr
     *components = png_get_channels(png, decoder->info);
     int file_channels = color_type == PNG_COLOR_TYPE_GRAY ? 1 : color_type == PNG_COLOR_TYPE_RGB ? 3
                       : color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2 : color_type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 0;
-    decoder->direct = !decoder->force_libpng && bit_depth == 8 && decoder->passes == 1 && file_channels > 0
+    decoder->direct = decoder->row_path != CTesseraCodecs_png_rows_libpng && bit_depth == 8 && decoder->passes == 1 && file_channels > 0
                       && decoder->width <= (1u << 28)
                       && !(keep_alpha && has_trns)
                       && (*components == file_channels || (!keep_alpha && *components == file_channels - 1));
@@ -151,18 +153,26 @@ int CTesseraCodecs_png_start(CTesseraCodecs_png *decoder, int keep_alpha, int gr
     return CTesseraCodecs_ok;
 }
 
-void CTesseraCodecs_png_force_libpng(CTesseraCodecs_png *decoder) {
-    if (decoder != NULL) decoder->force_libpng = 1;
+void CTesseraCodecs_png_choose_rows(CTesseraCodecs_png *decoder, int row_path) {
+    if (decoder != NULL) decoder->row_path = row_path;
 }
 
-// ---- the direct path: IDAT chunks inflated with zlib, rows unfiltered by png_unfilter.c ------------
+int CTesseraCodecs_png_rows_used(const CTesseraCodecs_png *decoder) {
+    return decoder != NULL ? decoder->rows_used : CTesseraCodecs_png_rows_fastest;
+}
+
+// ---- the direct path: IDAT chunks inflated here, rows unfiltered by png_unfilter.c -----------------
 //
 // libpng has read and checked every chunk up to the first IDAT (signature, IHDR, PLTE, tRNS, CRCs) and
 // stopped just after that IDAT's length and type. For 8-bit, non-interlaced grey, grey+alpha, RGB and
 // RGBA, the rest is done here: libpng inflates one row per zlib call and unfilters with scalar code;
-// inflating strips of rows and unfiltering with SSE4.1 (png_unfilter.c) decodes a W1 PNG in about half
-// the time.
-// Errors mirror libpng's: a CRC error on an IDAT, zlib's complaint, a bad filter byte, too little data.
+// inflating many rows per call and unfiltering with SSE4.1 (png_unfilter.c) decodes a W1 PNG in about
+// half the time. Two ways to inflate:
+// - whole image: every IDAT's data in one libdeflate call (1.85x zlib's speed on W1's PNGs), taken only
+//   for a file whose IDATs are complete, CRC-clean and inflate to exactly the image;
+// - strips: zlib, about 256 kB of rows at a time, for everything else (very large images, damaged
+//   files). Its errors mirror libpng's (a CRC error on an IDAT, zlib's complaint, a bad filter byte, too
+//   little data), and with `accept_partial` it keeps the rows before the damage, as libpng does.
 
 static uint32_t ctc_be32(const uint8_t *bytes) {
     return (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | (uint32_t)bytes[3];
@@ -236,8 +246,97 @@ static void ctc_emit_row(const uint8_t *row, uint8_t *out, size_t width, int cha
     }
 }
 
+// Unfilters `count` filtered rows (each a filter byte, then the row) in place, the first below `*prior`,
+// and writes them to `pixels` from output row `*rows_done` on, advancing `*prior` and `*rows_done`.
+// Returns the number of rows done: fewer than `count` when it meets a bad filter byte.
+static size_t ctc_unfilter_rows(const struct CTesseraCodecs_png *decoder, uint8_t *filtered, size_t count,
+                                const uint8_t **prior, uint8_t *pixels, size_t stride, size_t *rows_done) {
+    size_t width = decoder->width, bpp = (size_t)decoder->channels, row_bytes = width * bpp;
+    size_t filtered_bytes = row_bytes + 1;
+    size_t r = 0;
+    while (r < count) {
+        uint8_t *row = filtered + r * filtered_bytes;
+        uint8_t *next = row + filtered_bytes;
+        if (r + 1 < count && row[0] == 4 && next[0] == 4
+            && ctc_png_unfilter_paeth_pair(row + 1, next + 1, *prior, row_bytes, bpp)) {
+            ctc_emit_row(row + 1, pixels + *rows_done * stride, width, decoder->channels, decoder->components);
+            ctc_emit_row(next + 1, pixels + (*rows_done + 1) * stride, width, decoder->channels, decoder->components);
+            *prior = next + 1;
+            *rows_done += 2;
+            r += 2;
+            continue;
+        }
+        if (!ctc_png_unfilter_row(row[0], row + 1, *prior, row_bytes, bpp)) break;
+        ctc_emit_row(row + 1, pixels + *rows_done * stride, width, decoder->channels, decoder->components);
+        *prior = row + 1;
+        *rows_done += 1;
+        r++;
+    }
+    return r;
+}
+
+// Largest image (filtered bytes) inflated whole: beyond it the strips keep memory to the output's size.
+#define CTC_WHOLE_IMAGE_LIMIT ((size_t)64 << 20)
+
+// The whole-image path. Returns 1 when it decoded the image, 0 (nothing written to `pixels`) when the
+// file is not one it takes: then the strip path runs and says what is wrong, if anything.
+static int ctc_png_read_whole(struct CTesseraCodecs_png *decoder, uint8_t *pixels, size_t stride) {
+    const uint8_t *data = decoder->data;
+    size_t size = decoder->size;
+    size_t row_bytes = (size_t)decoder->width * (size_t)decoder->channels, filtered_bytes = row_bytes + 1;
+    if (decoder->height > CTC_WHOLE_IMAGE_LIMIT / filtered_bytes) return 0;
+    size_t filtered_size = decoder->height * filtered_bytes;
+    // The run of IDAT chunks, each complete with its CRC checked.
+    size_t first = decoder->offset, start = first, length = ctc_be32(data + first - 8), total = 0, chunks = 0;
+    for (;;) {
+        if (length > PNG_UINT_31_MAX || start > size || size - start < length + 4) return 0;
+        if (libdeflate_crc32(0, data + start - 4, length + 4) != ctc_be32(data + start + length)) return 0;
+        total += length;
+        chunks++;
+        size_t header = start + length + 4;
+        if (size - header < 8 || memcmp(data + header + 4, "IDAT", 4) != 0) break;
+        length = ctc_be32(data + header);
+        start = header + 8;
+    }
+    uint8_t *joined = NULL;
+    if (chunks > 1) {
+        if ((joined = malloc(total)) == NULL) return 0;
+        size_t at = 0;
+        for (start = first, length = ctc_be32(data + first - 8); at < total;) {
+            memcpy(joined + at, data + start, length);
+            at += length;
+            start += length + 12;
+            length = ctc_be32(data + start - 8);
+        }
+    }
+    uint8_t *filtered = malloc(filtered_size);
+    struct libdeflate_decompressor *inflater = libdeflate_alloc_decompressor();
+    // A NULL actual size asks for exactly `filtered_size` bytes: a stream shorter or longer is refused.
+    int whole = filtered != NULL && inflater != NULL
+                && libdeflate_zlib_decompress(inflater, joined != NULL ? joined : data + first, total, filtered,
+                                              filtered_size, NULL) == LIBDEFLATE_SUCCESS;
+    libdeflate_free_decompressor(inflater);
+    free(joined);
+    for (size_t y = 0; whole && y < decoder->height; y++) whole = filtered[y * filtered_bytes] <= 4;
+    if (whole) {
+        uint8_t *zeros = calloc(row_bytes, 1);  // the row above the first
+        const uint8_t *prior = zeros;
+        size_t rows_done = 0;
+        whole = zeros != NULL;
+        if (whole) ctc_unfilter_rows(decoder, filtered, decoder->height, &prior, pixels, stride, &rows_done);
+        free(zeros);
+    }
+    free(filtered);
+    return whole;
+}
+
 static int ctc_png_read_direct(struct CTesseraCodecs_png *decoder, uint8_t *pixels, size_t stride, int accept_partial,
                                char *message, size_t capacity) {
+    if (decoder->row_path != CTesseraCodecs_png_rows_zlib_strips && ctc_png_read_whole(decoder, pixels, stride)) {
+        decoder->rows_used = CTesseraCodecs_png_rows_whole_image;
+        return CTesseraCodecs_ok;
+    }
+    decoder->rows_used = CTesseraCodecs_png_rows_zlib_strips;
     const uint8_t *data = decoder->data;
     size_t width = decoder->width, height = decoder->height, bpp = (size_t)decoder->channels;
     size_t row_bytes = width * bpp, filtered_bytes = row_bytes + 1;
@@ -287,27 +386,9 @@ static int ctc_png_read_direct(struct CTesseraCodecs_png *decoder, uint8_t *pixe
         }
         size_t complete = (rows * filtered_bytes - stream.avail_out) / filtered_bytes;
         const uint8_t *prior = carried;
-        for (size_t r = 0; r < complete; r++) {
-            uint8_t *row = strip + r * filtered_bytes;
-            uint8_t *next = row + filtered_bytes;
-            if (r + 1 < complete && row[0] == 4 && next[0] == 4
-                && ctc_png_unfilter_paeth_pair(row + 1, next + 1, prior, row_bytes, bpp)) {
-                ctc_emit_row(row + 1, pixels + rows_done * stride, width, decoder->channels, decoder->components);
-                ctc_emit_row(next + 1, pixels + (rows_done + 1) * stride, width, decoder->channels, decoder->components);
-                prior = next + 1;
-                rows_done += 2;
-                r++;
-                continue;
-            }
-            if (!ctc_png_unfilter_row(row[0], row + 1, prior, row_bytes, bpp)) {
-                problem = "bad adaptive filter value";
-                break;
-            }
-            ctc_emit_row(row + 1, pixels + rows_done * stride, width, decoder->channels,
-                         decoder->components);
-            prior = row + 1;
-            rows_done++;
-        }
+        // A bad filter byte comes before whatever stopped zlib, so it is the complaint, as from libpng.
+        if (ctc_unfilter_rows(decoder, strip, complete, &prior, pixels, stride, &rows_done) < complete)
+            problem = "bad adaptive filter value";
         if (prior != carried) memcpy(carried, prior, row_bytes);
     }
     // Like libpng at the end of the image: the last chunk read must be whole and undamaged.
@@ -333,6 +414,7 @@ int CTesseraCodecs_png_read(CTesseraCodecs_png *decoder, uint8_t *pixels, size_t
     // The direct path starts where libpng stopped: just after the first IDAT's length and type.
     if (decoder->direct && decoder->offset >= 8 && memcmp(decoder->data + decoder->offset - 4, "IDAT", 4) == 0)
         return ctc_png_read_direct(decoder, pixels, stride, accept_partial, message, capacity);
+    decoder->rows_used = CTesseraCodecs_png_rows_libpng;
     volatile png_uint_32 rows_done = 0;
     if (setjmp(png_jmpbuf(decoder->png))) {
         int status = ctc_png_failure(decoder, message, capacity);

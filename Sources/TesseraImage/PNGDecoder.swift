@@ -13,6 +13,18 @@ struct PNGHeader {
     var isGrey: Bool { colorType == 0 || colorType == 4 }
 }
 
+/// Where a PNG's rows come from; tests pin each to hold the faster ones to libpng's.
+enum PNGRowPath: Int32 {
+    /// Tessera's direct path where it applies (whole-image libdeflate, else zlib strips), libpng elsewhere.
+    case fastest = 0
+    /// The direct path inflating all image data in one libdeflate call (undamaged files up to 64 MB).
+    case wholeImage = 1
+    /// The direct path inflating strips with zlib: what damaged and very large files get.
+    case zlibStrips = 2
+    /// Every row from libpng: the reference.
+    case libpng = 3
+}
+
 final class PNGDecoder {
     private let handle: OpaquePointer
     private var message = [CChar](repeating: 0, count: 256)
@@ -39,14 +51,17 @@ final class PNGDecoder {
 
     deinit { CTesseraCodecs_png_destroy(handle) }
 
+    /// The path the last decode took its rows from.
+    var rowsUsed: PNGRowPath { PNGRowPath(rawValue: CTesseraCodecs_png_rows_used(handle)) ?? .fastest }
+
     /// Decodes to 8-bit interleaved pixels (1-4 components). With `keepAlpha` the alpha channel (or tRNS
     /// transparency) is the last component. 16-bit grey samples become 8-bit by `grey16`.
     /// Returns the image and, when `acceptPartial` let a damaged file through, libpng's complaint.
-    /// `libpngRows` takes every row from libpng, the reference the faster direct path is tested against.
+    /// `rows` pins where rows come from (tests).
     func decode(keepAlpha: Bool, grey16: ImageConfig.Grey16, acceptPartial: Bool,
-                libpngRows: Bool = false) throws -> (image: RawImage, problem: String?, clipped: Int) {
+                rows: PNGRowPath = .fastest) throws -> (image: RawImage, problem: String?, clipped: Int) {
         var components: Int32 = 0, bytesPerSample: Int32 = 0
-        if libpngRows { CTesseraCodecs_png_force_libpng(handle) }
+        CTesseraCodecs_png_choose_rows(handle, rows.rawValue)
         var status = message.withUnsafeMutableBufferPointer {
             CTesseraCodecs_png_start(handle, keepAlpha ? 1 : 0, 1, &components, &bytesPerSample, $0.baseAddress, $0.count)
         }

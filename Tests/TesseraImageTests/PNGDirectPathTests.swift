@@ -3,8 +3,8 @@ import Testing
 import TesseraCore
 @testable import TesseraImage
 
-/// The direct PNG path (zlib inflate in strips, SSE2 unfiltering) against libpng's own rows: the same
-/// pixels for every fixture PNG, and the same outcome for damaged ones.
+/// The direct PNG paths (whole-image libdeflate inflate, zlib inflate in strips; SSE4.1 unfiltering)
+/// against libpng's own rows: the same pixels for every fixture PNG, and the same outcome for damaged ones.
 @Suite struct PNGDirectPathTests {
     static let pngFixtures: [String] = {
         let suite = (try? FileManager.default.contentsOfDirectory(atPath: imageFixtures + "pngsuite")) ?? []
@@ -16,11 +16,14 @@ import TesseraCore
         case failed
     }
 
-    static func decode(_ bytes: [UInt8], keepAlpha: Bool, acceptPartial: Bool, libpngRows: Bool) -> Outcome {
+    /// The direct paths, each compared with libpng's rows.
+    static let directPaths: [PNGRowPath] = [.fastest, .zlibStrips]
+
+    static func decode(_ bytes: [UInt8], keepAlpha: Bool, acceptPartial: Bool, rows: PNGRowPath) -> Outcome {
         bytes.withUnsafeBytes { raw in
             guard let decoder = try? PNGDecoder(bytes: raw),
                   let result = try? decoder.decode(keepAlpha: keepAlpha, grey16: .pillow, acceptPartial: acceptPartial,
-                                                   libpngRows: libpngRows) else { return .failed }
+                                                   rows: rows) else { return .failed }
             return .image(result.image, partial: result.problem != nil)
         }
     }
@@ -62,12 +65,31 @@ import TesseraCore
         for name in PNGDirectPathTests.pngFixtures {
             let bytes = try FilePath.readAll(imageFixtures + name)
             for keepAlpha in [false, true] {
-                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: false)
-                let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: true)
-                let difference = PNGDirectPathTests.difference(direct, reference)
-                #expect(difference == nil, "\(name), keepAlpha \(keepAlpha): \(difference ?? "")")
+                let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: .libpng)
+                for path in PNGDirectPathTests.directPaths {
+                    let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: path)
+                    let difference = PNGDirectPathTests.difference(direct, reference)
+                    #expect(difference == nil, "\(name), keepAlpha \(keepAlpha), \(path): \(difference ?? "")")
+                }
             }
         }
+    }
+
+    /// Each path is taken where it should be: undamaged 8-bit files inflate whole, a damaged one in zlib
+    /// strips, interlaced ones through libpng.
+    @Test func eachRowPathIsTakenWhereItShouldBe() throws {
+        func rowsUsed(_ bytes: [UInt8]) throws -> PNGRowPath {
+            try bytes.withUnsafeBytes { raw in
+                let decoder = try PNGDecoder(bytes: raw)
+                _ = try decoder.decode(keepAlpha: false, grey16: .pillow, acceptPartial: true)
+                return decoder.rowsUsed
+            }
+        }
+        let photo = try FilePath.readAll(imageFixtures + "photos/chelsea.png")
+        #expect(try rowsUsed(photo) == .wholeImage)
+        #expect(try rowsUsed(FilePath.readAll(imageFixtures + "pngsuite/basn6a08.png")) == .wholeImage)
+        #expect(try rowsUsed(Array(photo[..<(photo.count * 2 / 3)])) == .zlibStrips)
+        #expect(try rowsUsed(FilePath.readAll(imageFixtures + "pngsuite/basi2c08.png")) == .libpng)
     }
 
     /// Images with every filter type on 1-4 samples per pixel: smooth gradients with seeded noise, written
@@ -87,11 +109,13 @@ import TesseraCore
                 }
                 let bytes = try PNGEncoder.encode(RawImage(width: width, height: height, components: components, pixels: pixels))
                 for keepAlpha in [false, true] {
-                    let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: false)
-                    let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, libpngRows: true)
-                    let difference = PNGDirectPathTests.difference(direct, reference)
-                    #expect(difference == nil, "\(width)x\(height)x\(components), keepAlpha \(keepAlpha): \(difference ?? "")")
-                    if keepAlpha, case .image(let image, _) = direct { #expect(image.pixels == pixels) }
+                    let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: .libpng)
+                    for path in PNGDirectPathTests.directPaths {
+                        let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: path)
+                        let difference = PNGDirectPathTests.difference(direct, reference)
+                        #expect(difference == nil, "\(width)x\(height)x\(components), keepAlpha \(keepAlpha), \(path): \(difference ?? "")")
+                        if keepAlpha, case .image(let image, _) = direct { #expect(image.pixels == pixels) }
+                    }
                 }
             }
         }
@@ -108,10 +132,12 @@ import TesseraCore
         for index in 0..<1000 {
             let bytes = RobustnessTests.mutate(originals[index % originals.count], &rng)
             let keepAlpha = index % 4 == 1, acceptPartial = index % 2 == 0
-            let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, libpngRows: false)
-            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, libpngRows: true)
-            let difference = PNGDirectPathTests.difference(direct, reference)
-            #expect(difference == nil, "mutation \(index) of \(sources[index % sources.count]): \(difference ?? "")")
+            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: .libpng)
+            for path in PNGDirectPathTests.directPaths {
+                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: path)
+                let difference = PNGDirectPathTests.difference(direct, reference)
+                #expect(difference == nil, "mutation \(index) of \(sources[index % sources.count]), \(path): \(difference ?? "")")
+            }
             if case .failed = reference { failed += 1 } else { decoded += 1 }
         }
         #expect(decoded > 100 && failed > 100, "both outcomes occur: \(decoded) decoded, \(failed) failed")
@@ -130,10 +156,12 @@ import TesseraCore
         #expect(files.count > 200)
         for name in files.sorted() {
             let bytes = try FilePath.readAll(root + name)
-            let direct = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, libpngRows: false)
-            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, libpngRows: true)
-            let difference = PNGDirectPathTests.difference(direct, reference)
-            #expect(difference == nil, "\(name): \(difference ?? "")")
+            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, rows: .libpng)
+            for path in PNGDirectPathTests.directPaths {
+                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, rows: path)
+                let difference = PNGDirectPathTests.difference(direct, reference)
+                #expect(difference == nil, "\(name), \(path): \(difference ?? "")")
+            }
         }
     }
 }

@@ -90,10 +90,19 @@ int CTesseraCodecs_png_read_header(CTesseraCodecs_png *decoder, CTesseraCodecs_p
 /// Reports components per pixel (1-4) and bytes per sample (1 or 2).
 int CTesseraCodecs_png_start(CTesseraCodecs_png *decoder, int keep_alpha, int grey16_native,
                              int *components, int *bytes_per_sample, char *message, size_t message_capacity);
-/// Makes `CTesseraCodecs_png_read` take every row from libpng (call before start). Without it, 8-bit
-/// non-interlaced grey, grey+alpha, RGB and RGBA rows are inflated and unfiltered by Tessera's own
-/// faster path, which tests hold to libpng's result.
-void CTesseraCodecs_png_force_libpng(CTesseraCodecs_png *decoder);
+/// Where `CTesseraCodecs_png_read` takes rows from. By default (`fastest`), 8-bit non-interlaced grey,
+/// grey+alpha, RGB and RGBA rows are inflated (whole with libdeflate, or in strips with zlib) and
+/// unfiltered by Tessera's own faster path; tests pin `zlib_strips` or `libpng` (every row from libpng,
+/// the reference) to hold the paths to one another. Choose before start.
+enum {
+    CTesseraCodecs_png_rows_fastest = 0,
+    CTesseraCodecs_png_rows_whole_image = 1,
+    CTesseraCodecs_png_rows_zlib_strips = 2,
+    CTesseraCodecs_png_rows_libpng = 3,
+};
+void CTesseraCodecs_png_choose_rows(CTesseraCodecs_png *decoder, int row_path);
+/// The path the last read took rows from (whole_image, zlib_strips or libpng; fastest before a read).
+int CTesseraCodecs_png_rows_used(const CTesseraCodecs_png *decoder);
 /// Decodes all rows (every Adam7 pass) into `pixels`, rows `stride` bytes apart. On corrupt or truncated
 /// data: an error, or with `accept_partial` the status `partial` (rows not reached stay as they were).
 int CTesseraCodecs_png_read(CTesseraCodecs_png *decoder, uint8_t *pixels, size_t stride, int accept_partial,
