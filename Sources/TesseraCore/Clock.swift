@@ -39,3 +39,14 @@ public func useSteadyAllocator() {
     _ = mallopt(M_TRIM_THRESHOLD, 4 << 20)
     #endif
 }
+
+/// Hands the allocator's free pages back to the kernel, holes between live blocks included (glibc's
+/// `malloc_trim`). For the end of a phase whose garbage scales with the input (ingest's walk and plan:
+/// without it a 20,000-sample corpus started decoding 2 MB higher than a 2,000-sample one). Not for
+/// every shard: it also returns the decode workers' free buffers, which then fault in again (measured
+/// 5-8% slower).
+public func returnFreeMemory() {
+    #if canImport(Glibc)
+    _ = malloc_trim(0)
+    #endif
+}

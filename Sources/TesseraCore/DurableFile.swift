@@ -19,15 +19,21 @@ public final class DurableFileWriter {
     private var committed = false
     /// Bytes written so far.
     public private(set) var bytesWritten = 0
+    /// The SHA-256 of the bytes written, when asked for at creation: computed from the bytes on their way
+    /// out rather than by reading the file back.
+    private let hashing: Bool
+    private var digest = SHA256Digest()
 
     private static let counter = Atomic<Int>(0)
 
     /// Prefix of every temporary file name, so that walkers and `--resume` can recognise leftovers.
     public static let temporaryMarker = ".tmp-"
 
-    /// Creates the temporary file beside `path`.
-    public init(path: String) throws {
+    /// Creates the temporary file beside `path`; with `hashing`, `sha256()` gives the SHA-256 of what was
+    /// written.
+    public init(path: String, hashing: Bool = false) throws {
         self.path = path
+        self.hashing = hashing
         let (folder, name) = FilePath.split(path)
         let serial = DurableFileWriter.counter.add(1, ordering: .relaxed).newValue
         temporaryPath = FilePath.join(folder, ".\(name)\(DurableFileWriter.temporaryMarker)\(getpid())-\(serial)")
@@ -45,8 +51,12 @@ public final class DurableFileWriter {
     /// Appends bytes.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try SystemCall.writeAll(fd, bytes, path: path)
+        if hashing { digest.update(bytes) }
         bytesWritten += bytes.count
     }
+
+    /// The SHA-256 of all bytes written (64 hex digits); only for a writer created with `hashing`.
+    public func sha256() -> String? { hashing ? digest.takeHexDigest() : nil }
 
     /// Appends bytes.
     public func write(_ bytes: [UInt8]) throws {

@@ -26,10 +26,17 @@ public struct SHA256Digest: ~Copyable {
     }
 
     /// The digest as 64 lower-case hex digits.
-    public consuming func hexDigest() -> String {
+    public consuming func hexDigest() -> String { takeHexDigest() }
+
+    /// The digest of the bytes fed so far, as 64 lower-case hex digits; the digest then starts over (for
+    /// a digest held where it cannot be consumed, such as a class's property).
+    public mutating func takeHexDigest() -> String {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        if let context { _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) } }
+        if let context {
+            _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+            EVP_DigestInit_ex(context, EVP_sha256(), nil)
+        }
         return out.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex

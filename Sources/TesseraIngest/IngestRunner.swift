@@ -49,6 +49,8 @@ public final class IngestRunner {
     public var overwrite = false
     public var progress: (IngestProgress) -> Void = { _ in }
     public var log: (String) -> Void = { _ in }
+    /// Tests: the run stops with an error once it has written this many shards, as if killed there.
+    var stopAfterShards: Int?
 
     static let journalFolder = ".ingest"
 
@@ -74,8 +76,9 @@ public final class IngestRunner {
         let plans = IngestPlanner.plan(discovery.samples, config: config)
         let digest = IngestPlanner.digest(config: configJSON, plans: plans, walkErrors: discovery.errors)
         let samplesFound = discovery.samples.count + Set(discovery.errors.map(\.key)).subtracting(discovery.samples.map(\.key)).count
-        // The plans hold every sample now; a second list would grow memory with the corpus.
+        // The plans hold every sample now; a second list, and the walk's garbage, would grow memory with the corpus.
         discovery.samples = []
+        returnFreeMemory()
 
         if let done = try prepareOutput(digest: digest, configJSON: configJSON) {
             return IngestSummary(samplesFound: samplesFound, samplesWritten: done.sampleCount, samplesFailed: samplesFound - done.sampleCount,
@@ -93,14 +96,15 @@ public final class IngestRunner {
         if let errorBudget, Double(failedKeys.count) > errorBudget {
             throw maxErrorsExceeded(failedKeys.count, discovery.errors)
         }
+        var shardsWritten = 0
         var statistics = StatisticsAccumulator()
+        statistics.reserve(total, audio: modalities.contains(.audio), text: modalities.contains(.text))
         var splitInfos: [SplitInfo] = []
         var decodeErrors: [IngestErrorRecord] = []
         for plan in plans {
-            let resumeState = try loadJournals(split: plan.name, samples: plan.samples)
+            let resumeState = try loadJournals(split: plan.name, samples: plan.samples, mergingInto: &statistics)
             var shards = resumeState.shards
             var cursor = resumeState.cursor
-            statistics.merge(resumeState.statistics)
             decodeErrors += resumeState.errors
             for e in resumeState.errors { failedKeys.insert(e.key) }
             done += cursor
@@ -123,6 +127,10 @@ public final class IngestRunner {
                 shardStatistics = StatisticsAccumulator()
                 shardErrors = []
                 shardStart = end
+                shardsWritten += 1
+                if let stop = stopAfterShards, shardsWritten >= stop {
+                    throw TesseraError(stage: .write, code: "ingest.test-stop", "stopped after \(stop) shards (test)")
+                }
             }
             try ordered.run { offset, sample in
                 let index = cursor + offset
@@ -258,12 +266,15 @@ public final class IngestRunner {
 
     /// The shards an interrupted run finished for `split`: each journal whose shard file is intact, in order.
     /// Anything after the first gap (a shard without journal, a journal without intact shard) is removed.
-    private func loadJournals(split: String, samples: [SampleSource]) throws -> (shards: [ShardInfo], cursor: Int, statistics: StatisticsAccumulator, errors: [IngestErrorRecord]) {
+    /// The shards of `split` finished by an earlier run, each checked against its journal; their statistics
+    /// are merged into `statistics` one shard at a time, in the order an uninterrupted run merges them (a
+    /// split's statistics summed first and then added would round differently).
+    private func loadJournals(split: String, samples: [SampleSource], mergingInto statistics: inout StatisticsAccumulator) throws
+        -> (shards: [ShardInfo], cursor: Int, errors: [IngestErrorRecord]) {
         var shards: [ShardInfo] = []
         var cursor = 0
-        var statistics = StatisticsAccumulator()
         var errors: [IngestErrorRecord] = []
-        guard resume else { return (shards, cursor, statistics, errors) }
+        guard resume else { return (shards, cursor, errors) }
         var index = 0
         while true {
             let path = journalPath(split: split, index: index)
@@ -288,7 +299,7 @@ public final class IngestRunner {
             try FilePath.removeFile(FilePath.join(output, ShardNaming.file(split: split, index: stale)))
             stale += 1
         }
-        return (shards, cursor, statistics, errors)
+        return (shards, cursor, errors)
     }
 
     private func writeErrors(_ errors: [IngestErrorRecord]) throws {

@@ -96,7 +96,7 @@ final class SampleDecoder: Sendable {
             }
         }
         let failed = Set(errors.compactMap { Modality(rawValue: $0.modality) })
-        let missingRequired = config.require.filter { !present.contains($0) && !failed.contains($0) && sample.ref($0) == nil }
+        let missingRequired = config.require.filter { !present.contains($0) && !failed.contains($0) && !sample.has($0) }
         for modality in missingRequired {
             errors.append(IngestErrorRecord(key: key, path: "", modality: modality.rawValue, stage: "require", code: "ingest.missing-required",
                                             message: "no \(modality.rawValue) file, and --require names it"))

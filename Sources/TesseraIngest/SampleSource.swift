@@ -3,66 +3,128 @@
 import Foundation
 import TesseraCore
 
-/// One sample's files before decoding, kept small: a corpus of 20,000 samples must not grow ingest's
-/// memory, so paths found by the walk are not stored but rebuilt from the input folder (a string shared by
-/// every sample of that folder), the key and each file's extension.
+/// One sample's files before decoding, kept small (40 bytes, no allocation of its own for a walked sample
+/// with a short key): every planned sample is held for the whole run, so its size is what a larger corpus
+/// adds to ingest's peak memory. Paths found by the walk are not stored but rebuilt from the input folder
+/// (shared by every sample of that folder), the key and a code for each file's extension; paths given by a
+/// manifest are stored as given.
 public struct SampleSource: Sendable, Equatable {
-    /// Where one file is: an extension next to the key, or a path given by a manifest.
-    enum FileRef: Sendable, Equatable {
-        case ext(String)
-        case path(String)
+    /// The input folder of walked samples and the key prefix that names it when there are several inputs.
+    final class Origin: Sendable, Equatable {
+        let root: String
+        let keyPrefix: String
+
+        init(root: String, keyPrefix: String) {
+            self.root = root
+            self.keyPrefix = keyPrefix
+        }
+
+        static func == (a: Origin, b: Origin) -> Bool { a === b || (a.root == b.root && a.keyPrefix == b.keyPrefix) }
     }
 
-    /// The input folder (shared storage), and the key prefix that names it when there are several inputs.
-    var root: String
-    var keyPrefix: String
-    /// The key without its prefix: the path relative to the input folder, minus the extension.
-    var relative: String
-    var image: FileRef?
-    var audio: FileRef?
-    var text: FileRef?
-    public var label: Int?
-    /// A split given by a manifest (wins over the hash split).
-    public var split: String?
+    /// Files named by full path (a manifest's, or a walked file with an extension spelt unusually).
+    final class NamedPaths: Sendable, Equatable {
+        let paths: [String?]
 
-    init(root: String, keyPrefix: String, relative: String, label: Int? = nil, split: String? = nil) {
-        self.root = root
-        self.keyPrefix = keyPrefix
+        init(_ paths: [String?]) { self.paths = paths }
+
+        static func == (a: NamedPaths, b: NamedPaths) -> Bool { a === b || a.paths == b.paths }
+    }
+
+    /// The extensions a walk recognises, in lower case; a file's extension is stored as its index + 1 here
+    /// (+ `upperCase` when spelt all upper case, as cameras do), 0 for no file.
+    static let extensions = ["png", "jpg", "jpeg", "wav", "flac", "ogg", "aif", "aiff", "txt", "ids", "tokens"]
+    private static let upperCase: UInt8 = 0x80
+    private static let noLabel = Int32.min
+    private static let splits = ["train", "val", "test"]
+
+    private let origin: Origin?
+    /// The key without its prefix: the path relative to the input folder minus the extension (walk), or the
+    /// manifest's key.
+    let relative: String
+    private var named: NamedPaths?
+    private var labelCode: Int32 = SampleSource.noLabel
+    private var imageCode: UInt8 = 0, audioCode: UInt8 = 0, textCode: UInt8 = 0
+    private var splitCode: UInt8 = 0
+
+    /// A walked sample of `origin`.
+    init(origin: Origin, relative: String) {
+        self.origin = origin
         self.relative = relative
-        self.label = label
-        self.split = split
+    }
+
+    /// A manifest's sample: its files are set by full path.
+    init(key: String) {
+        self.origin = nil
+        self.relative = key
+    }
+
+    /// The sample's label (from a manifest or the parent folder's name).
+    public var label: Int? {
+        get { labelCode == SampleSource.noLabel ? nil : Int(labelCode) }
+        set { labelCode = newValue.flatMap { Int32(exactly: $0) } ?? SampleSource.noLabel }
+    }
+
+    /// A split given by a manifest (train, val or test; wins over the hash split).
+    public var split: String? {
+        get { splitCode == 0 ? nil : SampleSource.splits[Int(splitCode) - 1] }
+        set { splitCode = newValue.flatMap { SampleSource.splits.firstIndex(of: $0) }.map { UInt8($0 + 1) } ?? 0 }
     }
 
     /// The sample's key: its path relative to the input folder, minus the extension.
-    public var key: String { keyPrefix.isEmpty ? relative : keyPrefix + relative }
+    public var key: String {
+        guard let prefix = origin?.keyPrefix, !prefix.isEmpty else { return relative }
+        return prefix + relative
+    }
 
-    func ref(_ modality: Modality) -> FileRef? {
+    private func code(_ modality: Modality) -> UInt8 {
         switch modality {
-        case .image: return image
-        case .audio: return audio
-        case .text: return text
+        case .image: return imageCode
+        case .audio: return audioCode
+        case .text: return textCode
         }
     }
 
-    mutating func set(_ modality: Modality, _ ref: FileRef) {
-        switch modality {
-        case .image: image = ref
-        case .audio: audio = ref
-        case .text: text = ref
+    /// Whether the sample has a file of `modality`.
+    func has(_ modality: Modality) -> Bool { code(modality) != 0 || named?.paths[modality.ordinal] != nil }
+
+    /// Records the sample's file of `modality` found by the walk, spelt `ext` on disk.
+    mutating func setExtension(_ modality: Modality, _ ext: String) {
+        var code: UInt8 = 0
+        if let index = SampleSource.extensions.firstIndex(of: ext) {
+            code = UInt8(index + 1)
+        } else if let index = SampleSource.extensions.firstIndex(of: ext.lowercased()), ext == ext.uppercased() {
+            code = UInt8(index + 1) | SampleSource.upperCase
         }
+        guard code != 0, origin != nil else {  // another spelling (".Jpg"): the path itself is kept
+            setPath(modality, FilePath.join(origin?.root ?? "", relative + "." + ext))
+            return
+        }
+        switch modality {
+        case .image: imageCode = code
+        case .audio: audioCode = code
+        case .text: textCode = code
+        }
+    }
+
+    /// Records the sample's file of `modality` by its full path.
+    mutating func setPath(_ modality: Modality, _ path: String) {
+        var paths = named?.paths ?? [String?](repeating: nil, count: Modality.allCases.count)
+        paths[modality.ordinal] = path
+        named = NamedPaths(paths)
     }
 
     /// The path of the sample's file of `modality`, if it has one.
     public func path(_ modality: Modality) -> String? {
-        switch ref(modality) {
-        case .ext(let ext)?: return FilePath.join(root, relative + "." + ext)
-        case .path(let path)?: return path
-        case nil: return nil
-        }
+        if let path = named?.paths[modality.ordinal] { return path }
+        let code = code(modality)
+        guard code != 0, let root = origin?.root else { return nil }
+        let ext = SampleSource.extensions[Int(code & ~SampleSource.upperCase) - 1]
+        return FilePath.join(root, relative + "." + (code & SampleSource.upperCase != 0 ? ext.uppercased() : ext))
     }
 
     /// The modalities this sample has files for.
-    public var modalities: [Modality] { Modality.allCases.filter { ref($0) != nil } }
+    public var modalities: [Modality] { Modality.allCases.filter { has($0) } }
 }
 
 /// One failed file (or sample), as a line of errors.jsonl.
@@ -120,7 +182,8 @@ public enum SampleDiscovery {
             guard FilePath.isDirectory(input) else {
                 throw TesseraError(path: input, stage: .open, code: "ingest.not-a-folder", "not a folder")
             }
-            let prefix = inputs.count > 1 ? FilePath.split(input).name + "/" : ""
+            let origin = SampleSource.Origin(root: input, keyPrefix: inputs.count > 1 ? FilePath.split(input).name + "/" : "")
+            let prefix = origin.keyPrefix
             var stack: [(path: String, relative: String)] = [(input, "")]
             while let (folder, relative) = stack.popLast() {
                 var info = stat()
@@ -153,15 +216,15 @@ public enum SampleDiscovery {
                     let stem = String(name.dropLast(ext.count + 1))
                     let rel = relative.isEmpty ? stem : relative + "/" + stem
                     let originalExt = String(name.suffix(ext.count))
-                    var sample = groups[stem] ?? SampleSource(root: input, keyPrefix: prefix, relative: rel)
-                    if sample.ref(modality) != nil {
+                    var sample = groups[stem] ?? SampleSource(origin: origin, relative: rel)
+                    if sample.has(modality) {
                         let other = sample.path(modality) ?? ""
                         errors.append(IngestErrorRecord(key: sample.key, path: path, modality: modality.rawValue, stage: "group",
                                                         code: "ingest.duplicate-modality",
                                                         message: "two \(modality.rawValue) files for one sample: \(FilePath.split(other).name) and \(name)"))
                         duplicated.insert(stem)
                     } else {
-                        sample.set(modality, .ext(originalExt))
+                        sample.setExtension(modality, originalExt)
                     }
                     groups[stem] = sample
                 }
@@ -237,7 +300,7 @@ public enum SampleDiscovery {
             guard seen.insert(key).inserted else {
                 throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "key \(key) appears twice")
             }
-            var sample = SampleSource(root: "", keyPrefix: "", relative: key)
+            var sample = SampleSource(key: key)
             if let split = row["split"], !split.isEmpty {
                 guard ["train", "val", "test"].contains(split) else {
                     throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "key \(key): split must be train, val or test, not \(split)")
@@ -261,7 +324,7 @@ public enum SampleDiscovery {
                     refused = true
                     continue
                 }
-                sample.set(modality, .path(resolved))
+                sample.setPath(modality, resolved)
             }
             if !refused { samples.append(sample) }
         }

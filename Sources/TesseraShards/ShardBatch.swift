@@ -67,9 +67,8 @@ extension ShardBatch {
         try FilePath.createDirectories(FilePath.split(path).folder)
         let keyList = JSONValue.array(keys.map { .string($0) }).serialized()
         let metadata = ["format": "tessera-shard", "format_version": "1", "split": split, "index": String(index), "keys": keyList]
-        let bytes = try SafetensorsWriter.write(try tensors(), metadata: metadata, to: path)
-        let sha = try SHA256Digest.hex(ofFile: path)
-        return ShardInfo(file: relative, samples: count, bytes: bytes, sha256: sha)
+        let written = try SafetensorsWriter.writeWithDigest(try tensors(), metadata: metadata, to: path)
+        return ShardInfo(file: relative, samples: count, bytes: written.bytes, sha256: written.sha256)
     }
 }
 

@@ -117,6 +117,26 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(try DatasetVerifier.verify(folder: out).problems.isEmpty)
     }
 
+    /// Resuming from any shard boundary, in the first split or deep in the second, gives the bytes of an
+    /// uninterrupted run (statistics included, which must be summed in the same order).
+    @Test func resumingFromEveryShardBoundaryGivesTheSameBytes() throws {
+        var config = sampleConfig()
+        config.shardSize = 1
+        let reference = try temporaryFolder()
+        try ingest(config, to: reference, overwrite: true)
+        let expected = try contents(reference)
+        let shards = expected.keys.filter { $0.hasSuffix(".safetensors") }.count
+        #expect(shards >= 8 && expected.keys.contains { $0.hasPrefix("val/shard-000002") })
+        for stop in 1..<shards {
+            let out = try temporaryFolder()
+            let interrupted = IngestRunner(config: config, output: out)
+            interrupted.stopAfterShards = stop
+            #expect(throws: TesseraError.self) { try interrupted.run() }
+            try ingest(config, to: out, resume: true)
+            #expect(try contents(out) == expected, "resumed after \(stop) of \(shards) shards")
+        }
+    }
+
     @Test func nonEmptyOutputIsRefusedUnlessOverwriteOrResume() throws {
         let out = try temporaryFolder()
         try Data("x".utf8).write(to: URL(fileURLWithPath: out + "/something"))
@@ -223,6 +243,31 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         let out2 = try temporaryFolder()
         #expect(try ingest(config, to: out2).samplesWritten == 2)
         #expect(try DatasetManifest.load(folder: out2).split("test")?.samples == 1)
+    }
+
+    /// Planned samples stay small (their count is what a larger corpus adds to peak memory), and the
+    /// compact form gives back every path as spelt on disk: lower case, upper case, mixed case.
+    @Test func plannedSamplesAreSmallAndKeepEachPath() throws {
+        #expect(MemoryLayout<SampleSource>.stride <= 40)
+        let root = try temporaryFolder("spellings"), other = try temporaryFolder("spellings")
+        let names = ["a.jpg", "a.WAV", "a.txt", "b.Png", "b.ids", "c/d.JPEG", "c/d.Flac"]
+        try FileManager.default.createDirectory(atPath: root + "/c", withIntermediateDirectories: true)
+        for name in names { try Data([1]).write(to: URL(fileURLWithPath: root + "/" + name)) }
+        try Data([1]).write(to: URL(fileURLWithPath: other + "/e.JPG"))
+        for inputs in [[root], [root, other]] {
+            let found = try SampleDiscovery.walk(inputs, labelFromFolder: false)
+            var paths: [String] = []
+            for sample in found.samples { paths += sample.modalities.compactMap { sample.path($0) } }
+            let expected = names.map { root + "/" + $0 } + (inputs.count > 1 ? [other + "/e.JPG"] : [])
+            #expect(paths.sorted() == expected.sorted())
+            let keys = ["a", "b", "c/d"].map { inputs.count > 1 ? FilePath.split(root).name + "/" + $0 : $0 }
+                + (inputs.count > 1 ? [FilePath.split(other).name + "/e"] : [])
+            #expect(found.samples.map(\.key) == keys.sorted())
+        }
+        var sample = SampleSource(key: "k")
+        sample.label = 7
+        sample.split = "val"
+        #expect(sample.label == 7 && sample.split == "val" && sample.modalities.isEmpty)
     }
 
     @Test func labelsFromFolders() throws {

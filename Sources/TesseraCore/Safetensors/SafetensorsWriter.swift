@@ -58,15 +58,27 @@ public enum SafetensorsWriter {
     /// rename, fsync of the folder. Returns the number of bytes written.
     @discardableResult
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws -> Int {
+        try write(tensors, metadata: metadata, to: path, hashing: false).bytes
+    }
+
+    /// As `write`, also returning the file's SHA-256 (hex), computed from the bytes as they are written.
+    public static func writeWithDigest(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
+                                       to path: String) throws -> (bytes: Int, sha256: String) {
+        let written = try write(tensors, metadata: metadata, to: path, hashing: true)
+        return (written.bytes, written.sha256 ?? "")
+    }
+
+    private static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String,
+                              hashing: Bool) throws -> (bytes: Int, sha256: String?) {
         let order = layoutOrder(tensors)
         let header = try headerBytes(tensors, order: order, metadata: metadata)
-        let writer = try DurableFileWriter(path: path)
+        let writer = try DurableFileWriter(path: path, hashing: hashing)
         try writer.write(header)
         for index in order {
             try tensors[index].tensor.withUnsafeBytes { try writer.write($0) }
         }
         try writer.commit()
-        return writer.bytesWritten
+        return (writer.bytesWritten, writer.sha256())
     }
 
     /// The complete file as bytes in memory (for tests and small files).
