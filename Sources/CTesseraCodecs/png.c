@@ -301,10 +301,15 @@ static int ctc_png_read_whole(struct CTesseraCodecs_png *decoder, uint8_t *pixel
     uint8_t *joined = NULL;
     if (chunks > 1) {
         if ((joined = malloc(total)) == NULL) return 0;
+        // The chunks walked above again; a next chunk's header is read only while data is still due, so
+        // never past the end of the file.
         size_t at = 0;
-        for (start = first, length = ctc_be32(data + first - 8); at < total;) {
+        start = first;
+        length = ctc_be32(data + first - 8);
+        for (;;) {
             memcpy(joined + at, data + start, length);
             at += length;
+            if (at == total) break;
             start += length + 12;
             length = ctc_be32(data + start - 8);
         }

@@ -90,6 +90,13 @@ import TesseraCore
         #expect(try rowsUsed(FilePath.readAll(imageFixtures + "pngsuite/basn6a08.png")) == .wholeImage)
         #expect(try rowsUsed(Array(photo[..<(photo.count * 2 / 3)])) == .zlibStrips)
         #expect(try rowsUsed(FilePath.readAll(imageFixtures + "pngsuite/basi2c08.png")) == .libpng)
+        // Several IDATs and the file ending right after the last one's CRC (no IEND): still whole, and
+        // nothing is read past the end.
+        let endless = Array(photo.dropLast(12))
+        #expect(try rowsUsed(endless) == .wholeImage)
+        let reference = PNGDirectPathTests.decode(photo, keepAlpha: false, acceptPartial: false, rows: .libpng)
+        let cut = PNGDirectPathTests.decode(endless, keepAlpha: false, acceptPartial: true, rows: .fastest)
+        #expect(PNGDirectPathTests.difference(cut, reference) == nil)
     }
 
     /// Images with every filter type on 1-4 samples per pixel: smooth gradients with seeded noise, written
