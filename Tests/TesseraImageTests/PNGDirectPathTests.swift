@@ -16,8 +16,20 @@ import TesseraCore
         case failed
     }
 
-    /// The direct paths, each compared with libpng's rows.
-    static let directPaths: [PNGRowPath] = [.fastest, .zlibStrips]
+    /// Decodes `bytes` through libpng and through each direct path (the fastest, and the zlib strips) and
+    /// expects every direct outcome to agree with libpng's; returns libpng's and the direct outcomes.
+    @discardableResult
+    static func expectDirectPathsMatchLibpng(_ bytes: [UInt8], keepAlpha: Bool, acceptPartial: Bool,
+                                             _ label: String) -> (reference: Outcome, direct: [Outcome]) {
+        let reference = decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: .libpng)
+        let direct = [PNGRowPath.fastest, .zlibStrips].map { path in
+            let outcome = decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: path)
+            let difference = difference(outcome, reference)
+            #expect(difference == nil, "\(label), \(path): \(difference ?? "")")
+            return outcome
+        }
+        return (reference, direct)
+    }
 
     static func decode(_ bytes: [UInt8], keepAlpha: Bool, acceptPartial: Bool, rows: PNGRowPath) -> Outcome {
         bytes.withUnsafeBytes { raw in
@@ -65,12 +77,8 @@ import TesseraCore
         for name in PNGDirectPathTests.pngFixtures {
             let bytes = try FilePath.readAll(imageFixtures + name)
             for keepAlpha in [false, true] {
-                let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: .libpng)
-                for path in PNGDirectPathTests.directPaths {
-                    let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: path)
-                    let difference = PNGDirectPathTests.difference(direct, reference)
-                    #expect(difference == nil, "\(name), keepAlpha \(keepAlpha), \(path): \(difference ?? "")")
-                }
+                PNGDirectPathTests.expectDirectPathsMatchLibpng(bytes, keepAlpha: keepAlpha, acceptPartial: false,
+                                                                "\(name), keepAlpha \(keepAlpha)")
             }
         }
     }
@@ -116,11 +124,9 @@ import TesseraCore
                 }
                 let bytes = try PNGEncoder.encode(RawImage(width: width, height: height, components: components, pixels: pixels))
                 for keepAlpha in [false, true] {
-                    let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: .libpng)
-                    for path in PNGDirectPathTests.directPaths {
-                        let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: false, rows: path)
-                        let difference = PNGDirectPathTests.difference(direct, reference)
-                        #expect(difference == nil, "\(width)x\(height)x\(components), keepAlpha \(keepAlpha), \(path): \(difference ?? "")")
+                    let outcomes = PNGDirectPathTests.expectDirectPathsMatchLibpng(
+                        bytes, keepAlpha: keepAlpha, acceptPartial: false, "\(width)x\(height)x\(components), keepAlpha \(keepAlpha)")
+                    for direct in outcomes.direct {
                         if keepAlpha, case .image(let image, _) = direct { #expect(image.pixels == pixels) }
                     }
                 }
@@ -139,12 +145,8 @@ import TesseraCore
         for index in 0..<1000 {
             let bytes = RobustnessTests.mutate(originals[index % originals.count], &rng)
             let keepAlpha = index % 4 == 1, acceptPartial = index % 2 == 0
-            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: .libpng)
-            for path in PNGDirectPathTests.directPaths {
-                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, rows: path)
-                let difference = PNGDirectPathTests.difference(direct, reference)
-                #expect(difference == nil, "mutation \(index) of \(sources[index % sources.count]), \(path): \(difference ?? "")")
-            }
+            let reference = PNGDirectPathTests.expectDirectPathsMatchLibpng(
+                bytes, keepAlpha: keepAlpha, acceptPartial: acceptPartial, "mutation \(index) of \(sources[index % sources.count])").reference
             if case .failed = reference { failed += 1 } else { decoded += 1 }
         }
         #expect(decoded > 100 && failed > 100, "both outcomes occur: \(decoded) decoded, \(failed) failed")
@@ -163,12 +165,7 @@ import TesseraCore
         #expect(files.count > 200)
         for name in files.sorted() {
             let bytes = try FilePath.readAll(root + name)
-            let reference = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, rows: .libpng)
-            for path in PNGDirectPathTests.directPaths {
-                let direct = PNGDirectPathTests.decode(bytes, keepAlpha: false, acceptPartial: false, rows: path)
-                let difference = PNGDirectPathTests.difference(direct, reference)
-                #expect(difference == nil, "\(name), \(path): \(difference ?? "")")
-            }
+            PNGDirectPathTests.expectDirectPathsMatchLibpng(bytes, keepAlpha: false, acceptPartial: false, name)
         }
     }
 }
