@@ -402,6 +402,8 @@ static int ctc_png_read_direct(struct CTesseraCodecs_png *decoder, uint8_t *pixe
     free(strip);
     free(carried);
     if (problem != NULL) {
+        // The caller's buffer is not initialised: the rows never reached are zeros, as from libpng's path.
+        for (size_t y = rows_done; y < height; y++) memset(pixels + y * stride, 0, stride);
         decoder->failed = 1;
         ctc_message(decoder->error, sizeof decoder->error, problem);
         ctc_message(message, capacity, problem);
@@ -420,6 +422,9 @@ int CTesseraCodecs_png_read(CTesseraCodecs_png *decoder, uint8_t *pixels, size_t
     if (decoder->direct && decoder->offset >= 8 && memcmp(decoder->data + decoder->offset - 4, "IDAT", 4) == 0)
         return ctc_png_read_direct(decoder, pixels, stride, accept_partial, message, capacity);
     decoder->rows_used = CTesseraCodecs_png_rows_libpng;
+    // The caller's buffer is not initialised; interlaced passes and a damaged file's missing rows
+    // leave pixels that libpng never writes.
+    memset(pixels, 0, stride * decoder->height);
     volatile png_uint_32 rows_done = 0;
     if (setjmp(png_jmpbuf(decoder->png))) {
         int status = ctc_png_failure(decoder, message, capacity);

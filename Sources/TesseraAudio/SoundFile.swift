@@ -91,14 +91,19 @@ final class SoundFile {
 
     /// libsndfile's parse log of the header.
     private static func log(_ handle: OpaquePointer?) -> String {
-        var buffer = [CChar](repeating: 0, count: 8192)
-        _ = buffer.withUnsafeMutableBytes { sf_command(handle, Int32(SFC_GET_LOG_INFO), $0.baseAddress, Int32($0.count)) }
-        return buffer.withUnsafeBufferPointer { raw in String(decoding: raw.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let length = buffer.withUnsafeMutableBytes { raw -> Int in
+            _ = sf_command(handle, Int32(SFC_GET_LOG_INFO), raw.baseAddress, Int32(raw.count))
+            return raw.firstIndex(of: 0) ?? raw.count
+        }
+        return String(decoding: buffer[..<length], as: UTF8.self)
     }
 
     /// A truncated WAV/AIFF shows in libsndfile's log as `data : 143708 (should be 47873)`: the header
     /// declares more audio than the file holds. Streaming writers' placeholder sizes (0, 0xFFFFFFFF) do not count.
     static func missingBytes(log: String) -> Int? {
+        // Most logs hold no complaint: skip splitting them into lines (measured 1% of a W1 ingest).
+        guard SoundFile.contains(log, "should be") else { return nil }
         for line in log.split(separator: "\n") {
             let trimmed = line.drop { $0 == " " }
             guard trimmed.hasPrefix("data ") || trimmed.hasPrefix("SSND ") || trimmed.hasPrefix("data:") else { continue }
@@ -108,6 +113,26 @@ final class SoundFile {
             if declared > actual && declared != 0 && declared != 0xFFFF_FFFF && declared != 0xFFFF_FFFF - 1 { return declared - actual }
         }
         return nil
+    }
+
+    /// Whether `text` holds `word`, byte for byte (the standard library's generic search looks up type
+    /// metadata on every call).
+    static func contains(_ text: String, _ word: String) -> Bool {
+        var text = text, word = word
+        return text.withUTF8 { haystack in
+            word.withUTF8 { needle in
+                guard !needle.isEmpty, haystack.count >= needle.count else { return needle.isEmpty }
+                for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+                    var match = true
+                    for k in 1..<needle.count where haystack[start + k] != needle[k] {
+                        match = false
+                        break
+                    }
+                    if match { return true }
+                }
+                return false
+            }
+        }
     }
 
     deinit { if let handle { sf_close(handle) } }

@@ -68,11 +68,16 @@ final class PNGDecoder {
         guard status == CodecStatus.ok.rawValue else { throw PNGDecoder.error(message) }
         let width = header.width, height = header.height
         let stride = width * Int(components) * Int(bytesPerSample)
-        var samples = [UInt8](repeating: 0, count: stride * height)
-        samples.withUnsafeMutableBufferPointer { buffer in
+        // Not zeroed first (a page-faulting memset of every decoded image): the C side writes every byte
+        // it returns with ok or partial, and the rest is zeroed here.
+        var samples = [UInt8](unsafeUninitializedCapacity: stride * height) { buffer, count in
             status = message.withUnsafeMutableBufferPointer { text in
                 CTesseraCodecs_png_read(handle, buffer.baseAddress, stride, acceptPartial ? 1 : 0, text.baseAddress, text.count)
             }
+            if status != CodecStatus.ok.rawValue && status != CodecStatus.partial.rawValue, let base = buffer.baseAddress {
+                base.initialize(repeating: 0, count: buffer.count)
+            }
+            count = buffer.count
         }
         var problem: String?
         if status == CodecStatus.partial.rawValue {

@@ -218,9 +218,8 @@ extension RawImage {
                               let weightBase = weights.baseAddress, let accBase = acc.baseAddress else { return }
                         for yy in 0..<window.y.count {
                             let start = Int(vertical.first[yy]) - firstRow
-                            verticalPass(srcBase + start * rowSamples, rowSamples: rowSamples, taps: Int(vertical.taps[yy]),
-                                         weights: weightBase + yy * vertical.kernelSize, accumulator: accBase,
-                                         out: dstBase + yy * rowSamples)
+                            tessera_resample_rows_u8(srcBase + start * rowSamples, rowSamples, Int(vertical.taps[yy]),
+                                                     weightBase + yy * vertical.kernelSize, accBase, dstBase + yy * rowSamples)
                         }
                     }
                 }
@@ -241,7 +240,7 @@ private func horizontalPass(_ src: UnsafePointer<UInt8>, width: Int, _ dst: Unsa
         axis.taps.withUnsafeBufferPointer { taps in
             switch c {
             case 3:
-                // RGB, the common case, in C: one SSE4.1 multiply-add per tap for all three channels.
+                // RGB, the common case, in C: one SSE4.1 multiply-add per tap for all three channels (two taps per AVX2 one).
                 guard let firstBase = firsts.baseAddress, let tapBase = taps.baseAddress else { return }
                 tessera_resample_row_rgb(src, width, dst, firstBase, tapBase, weights, k, firsts.count, 1)
             case 1:
@@ -268,17 +267,4 @@ private func horizontalPass(_ src: UnsafePointer<UInt8>, width: Int, _ dst: Unsa
             }
         }
     }
-}
-
-/// One output row of the vertical pass: the weighted sum of `taps` consecutive stage rows.
-@inline(never)
-private func verticalPass(_ src: UnsafePointer<UInt8>, rowSamples: Int, taps: Int, weights: UnsafePointer<Int32>,
-                          accumulator acc: UnsafeMutablePointer<Int32>, out: UnsafeMutablePointer<UInt8>) {
-    acc.update(repeating: halfUnit, count: rowSamples)
-    for t in 0..<taps {
-        let row = src + t * rowSamples
-        let wt = weights[t]
-        for i in 0..<rowSamples { acc[i] &+= Int32(row[i]) &* wt }
-    }
-    for i in 0..<rowSamples { out[i] = clipFixed(acc[i]) }
 }

@@ -125,12 +125,32 @@ final class SampleDecoder: Sendable {
         let count = tensor.count / c
         var sums = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
         _ = try? tensor.withScalars(UInt8.self) { values in
+            guard let base = values.baseAddress, values.count >= count * c else { return }
+            let planar = config.layout == .chw
             for k in 0..<c {
+                let channel = planar ? base + k * count : base + k, step = planar ? 1 : c
                 var s: UInt64 = 0, q: UInt64 = 0
-                for i in 0..<count {
-                    let v = UInt64(config.layout == .chw ? values[k * count + i] : values[i * c + k])
-                    s += v
-                    q += v * v
+                // 32-bit sums over chunks that cannot overflow them (4096 x 255^2 < 2^32): vectorisable.
+                var start = 0
+                while start < count {
+                    let end = min(count, start + 4096)
+                    var chunkSum: UInt32 = 0, chunkSquares: UInt32 = 0
+                    if step == 1 {
+                        for i in start..<end {
+                            let v = UInt32(channel[i])
+                            chunkSum &+= v
+                            chunkSquares &+= v &* v
+                        }
+                    } else {
+                        for i in start..<end {
+                            let v = UInt32(channel[i * step])
+                            chunkSum &+= v
+                            chunkSquares &+= v &* v
+                        }
+                    }
+                    s += UInt64(chunkSum)
+                    q += UInt64(chunkSquares)
+                    start = end
                 }
                 sums[k] = Double(s) / 255
                 squares[k] = Double(q) / (255 * 255)

@@ -24,12 +24,18 @@ public struct ShardBatch {
         let slot = keys.count
         guard slot < capacity else { throw TesseraError(stage: .write, code: "shard.full", "internal: shard batch is full") }
         for (i, entry) in schema.enumerated() {
-            guard let tensor = tensors[entry.name] else { continue }  // zeros, already there
+            let size = entry.sampleBytes
+            guard let tensor = tensors[entry.name] else {
+                // An absent tensor is zeros; the slot may still hold a sample of the previous shard.
+                buffers[i].withUnsafeMutableBytes { destination in
+                    _ = UnsafeMutableRawBufferPointer(rebasing: destination[(slot * size)..<((slot + 1) * size)]).initializeMemory(as: UInt8.self, repeating: 0)
+                }
+                continue
+            }
             guard tensor.dtype == entry.dtype, tensor.shape == entry.shape else {
                 throw TesseraError(stage: .write, code: "shard.schema-mismatch",
                                    "\(entry.name) of \(key) is \(tensor.dtype.displayName) \(tensor.shape), the schema says \(entry.dtype.displayName) \(entry.shape)")
             }
-            let size = entry.sampleBytes
             tensor.withUnsafeBytes { source in
                 buffers[i].withUnsafeMutableBytes { destination in
                     guard let from = source.baseAddress, let to = destination.baseAddress else { return }
@@ -40,21 +46,23 @@ public struct ShardBatch {
         keys.append(key)
     }
 
-    /// The batched tensors ([N] + per-sample shape) for the samples appended so far.
-    public func tensors() throws -> [(name: String, tensor: Tensor)] {
-        try schema.enumerated().map { i, entry in
-            let bytes = entry.sampleBytes * keys.count
-            let tensor = try buffers[i].withUnsafeBytes { raw in
-                try Tensor(dtype: entry.dtype, shape: [keys.count] + entry.shape, copying: UnsafeRawBufferPointer(rebasing: raw[0..<bytes]))
-            }
-            return (entry.name, tensor)
-        }
+    /// Empties the batch for the next shard. The buffers are reused as they are: `append` overwrites
+    /// (or zeroes) every slot before it counts.
+    public mutating func reset() {
+        keys.removeAll(keepingCapacity: true)
     }
 
-    /// Empties the batch for the next shard (buffers are reused and re-zeroed).
-    public mutating func reset() {
-        for i in buffers.indices { buffers[i].withUnsafeMutableBytes { _ = $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        keys.removeAll(keepingCapacity: true)
+    /// Calls `body` with the bytes of every schema entry's batch so far (the first `count` slots), in
+    /// schema order, without copying them.
+    func withBatchBytes<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        func borrow(_ index: Int, _ borrowed: [UnsafeRawBufferPointer]) throws -> R {
+            guard index < buffers.count else { return try body(borrowed) }
+            let bytes = schema[index].sampleBytes * keys.count
+            return try buffers[index].withUnsafeBytes { raw in
+                try borrow(index + 1, borrowed + [UnsafeRawBufferPointer(rebasing: raw[0..<bytes])])
+            }
+        }
+        return try borrow(0, [])
     }
 }
 
@@ -67,7 +75,10 @@ extension ShardBatch {
         try FilePath.createDirectories(FilePath.split(path).folder)
         let keyList = JSONValue.array(keys.map { .string($0) }).serialized()
         let metadata = ["format": "tessera-shard", "format_version": "1", "split": split, "index": String(index), "keys": keyList]
-        let written = try SafetensorsWriter.writeWithDigest(try tensors(), metadata: metadata, to: path)
+        let described = schema.map { (name: $0.name, dtype: $0.dtype, shape: [count] + $0.shape) }
+        let written = try withBatchBytes { bytes in
+            try SafetensorsWriter.writeWithDigest(borrowing: described, bytes: bytes, metadata: metadata, to: path)
+        }
         return ShardInfo(file: relative, samples: count, bytes: written.bytes, sha256: written.sha256)
     }
 }

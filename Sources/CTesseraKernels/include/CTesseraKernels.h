@@ -38,10 +38,16 @@ float tessera_softmax_cross_entropy_row(const float *x, float *gradient, size_t 
 
 /// One row of the horizontal pass of Pillow-exact resampling, 3-byte pixels: for each of `count` outputs,
 /// `taps[i]` pixels from `first[i]` weighted by `weights[i * kernel_size ...]` (22-bit fixed point), then
-/// Pillow's clip. `src` holds `src_pixels` pixels. SSE4.1 when the CPU has it and `allow_simd`, else
-/// scalar; both give the same bytes.
+/// Pillow's clip. `src` holds `src_pixels` pixels. `allow_simd` 1: the widest the CPU has (AVX2, SSE4.1),
+/// 2: at most SSE4.1, 0: scalar; all give the same bytes.
 void tessera_resample_row_rgb(const uint8_t *src, size_t src_pixels, uint8_t *dst, const int32_t *first,
                               const int32_t *taps, const int32_t *weights, size_t kernel_size, size_t count,
                               int allow_simd);
+
+/// One output row of the vertical pass of Pillow-exact resampling: `acc[i]` = half + sum over `taps`
+/// consecutive rows of `src` (each `row_samples` bytes) of row[i] * weights[t] (22-bit fixed point,
+/// wrapping), then Pillow's clip into `out`. `acc` is scratch of `row_samples` values.
+void tessera_resample_rows_u8(const uint8_t *src, size_t row_samples, size_t taps, const int32_t *weights,
+                              int32_t *acc, uint8_t *out);
 
 #endif

@@ -11,22 +11,30 @@ public enum SafetensorsWriter {
     /// The alignment of the data area, and of every tensor whose byte size allows it.
     public static let alignment = 64
 
-    /// The order in which `tensors` are laid out (see the file comment); stable for equal keys.
-    static func layoutOrder(_ tensors: [(name: String, tensor: Tensor)]) -> [Int] {
-        tensors.indices.sorted { a, b in
-            let ka = tensors[a].tensor.byteCount % alignment == 0 ? 0 : 1
-            let kb = tensors[b].tensor.byteCount % alignment == 0 ? 0 : 1
+    /// What the header records of one tensor.
+    struct Entry {
+        var name: String
+        var dtype: DType
+        var shape: [Int]
+        var byteCount: Int
+    }
+
+    /// The order in which `entries` are laid out (see the file comment); stable for equal keys.
+    static func layoutOrder(_ entries: [Entry]) -> [Int] {
+        entries.indices.sorted { a, b in
+            let ka = entries[a].byteCount % alignment == 0 ? 0 : 1
+            let kb = entries[b].byteCount % alignment == 0 ? 0 : 1
             if ka != kb { return ka < kb }
             if ka == 1 {
-                let sa = tensors[a].tensor.dtype.byteSize, sb = tensors[b].tensor.dtype.byteSize
+                let sa = entries[a].dtype.byteSize, sb = entries[b].dtype.byteSize
                 if sa != sb { return sa > sb }
             }
             return a < b
         }
     }
 
-    /// The bytes of the header (length prefix included) for `tensors` in `order`.
-    static func headerBytes(_ tensors: [(name: String, tensor: Tensor)], order: [Int], metadata: [String: String]) throws -> [UInt8] {
+    /// The bytes of the header (length prefix included) for `entries` in `order`.
+    static func headerBytes(_ entries: [Entry], order: [Int], metadata: [String: String]) throws -> [UInt8] {
         var object = JSONObject()
         if !metadata.isEmpty {
             let sorted = metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }
@@ -35,16 +43,16 @@ public enum SafetensorsWriter {
         var offset = 0
         var seen = Set<String>()
         for index in order {
-            let (name, tensor) = tensors[index]
-            guard name != "__metadata__", !name.isEmpty, seen.insert(name).inserted else {
-                throw TesseraError(stage: .write, code: "safetensors.bad-name", "tensor name \"\(name)\" is empty, reserved or repeated")
+            let entry = entries[index]
+            guard entry.name != "__metadata__", !entry.name.isEmpty, seen.insert(entry.name).inserted else {
+                throw TesseraError(stage: .write, code: "safetensors.bad-name", "tensor name \"\(entry.name)\" is empty, reserved or repeated")
             }
-            object[name] = .object(JSONObject([
-                ("dtype", .string(tensor.dtype.rawValue)),
-                ("shape", .array(tensor.shape.map { .int($0) })),
-                ("data_offsets", .array([.int(offset), .int(offset + tensor.byteCount)])),
+            object[entry.name] = .object(JSONObject([
+                ("dtype", .string(entry.dtype.rawValue)),
+                ("shape", .array(entry.shape.map { .int($0) })),
+                ("data_offsets", .array([.int(offset), .int(offset + entry.byteCount)])),
             ]))
-            offset += tensor.byteCount
+            offset += entry.byteCount
         }
         var header = Array(JSONValue.object(object).serialized().utf8)
         let padding = (alignment - (8 + header.count) % alignment) % alignment
@@ -54,28 +62,54 @@ public enum SafetensorsWriter {
         return bytes
     }
 
+    static func entries(_ tensors: [(name: String, tensor: Tensor)]) -> [Entry] {
+        tensors.map { Entry(name: $0.name, dtype: $0.tensor.dtype, shape: $0.tensor.shape, byteCount: $0.tensor.byteCount) }
+    }
+
     /// Writes `tensors` and `metadata` to `path` durably: a temporary file in the same folder, fsync,
     /// rename, fsync of the folder. Returns the number of bytes written.
     @discardableResult
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws -> Int {
-        try write(tensors, metadata: metadata, to: path, hashing: false).bytes
+        try write(entries(tensors), metadata: metadata, to: path, hashing: false) { index, sink in
+            try tensors[index].tensor.withUnsafeBytes { try sink($0) }
+        }.bytes
     }
 
     /// As `write`, also returning the file's SHA-256 (hex), computed from the bytes as they are written.
     public static func writeWithDigest(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
                                        to path: String) throws -> (bytes: Int, sha256: String) {
-        let written = try write(tensors, metadata: metadata, to: path, hashing: true)
+        let written = try write(entries(tensors), metadata: metadata, to: path, hashing: true) { index, sink in
+            try tensors[index].tensor.withUnsafeBytes { try sink($0) }
+        }
         return (written.bytes, written.sha256 ?? "")
     }
 
-    private static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String,
-                              hashing: Bool) throws -> (bytes: Int, sha256: String?) {
-        let order = layoutOrder(tensors)
-        let header = try headerBytes(tensors, order: order, metadata: metadata)
+    /// As `writeWithDigest`, for tensors whose bytes live elsewhere (a shard's batch buffers, written
+    /// without copying them into tensors first). `bytes[i]` must hold exactly the bytes of `tensors[i]`.
+    public static func writeWithDigest(borrowing tensors: [(name: String, dtype: DType, shape: [Int])], bytes: [UnsafeRawBufferPointer],
+                                       metadata: [String: String] = [:], to path: String) throws -> (bytes: Int, sha256: String) {
+        var entries: [Entry] = []
+        for (i, tensor) in tensors.enumerated() {
+            let count = tensor.shape.reduce(tensor.dtype.byteSize, *)
+            guard i < bytes.count, bytes[i].count == count else {
+                throw TesseraError(stage: .write, code: "safetensors.size-mismatch",
+                                   "internal: \(tensor.name) has \(i < bytes.count ? bytes[i].count : 0) bytes for a \(tensor.dtype.rawValue) \(tensor.shape) tensor")
+            }
+            entries.append(Entry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: count))
+        }
+        let written = try write(entries, metadata: metadata, to: path, hashing: true) { index, sink in try sink(bytes[index]) }
+        return (written.bytes, written.sha256 ?? "")
+    }
+
+    /// Writes the header of `entries`, then each entry's bytes (handed to `sink` by `bytesOf`) in layout order.
+    private static func write(_ entries: [Entry], metadata: [String: String], to path: String, hashing: Bool,
+                              bytesOf: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> (bytes: Int, sha256: String?) {
+        let order = layoutOrder(entries)
+        let header = try headerBytes(entries, order: order, metadata: metadata)
         let writer = try DurableFileWriter(path: path, hashing: hashing)
         try writer.write(header)
         for index in order {
-            try tensors[index].tensor.withUnsafeBytes { try writer.write($0) }
+            try bytesOf(index) { try writer.write($0) }
         }
         try writer.commit()
         return (writer.bytesWritten, writer.sha256())
@@ -83,8 +117,8 @@ public enum SafetensorsWriter {
 
     /// The complete file as bytes in memory (for tests and small files).
     public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> [UInt8] {
-        let order = layoutOrder(tensors)
-        var bytes = try headerBytes(tensors, order: order, metadata: metadata)
+        let order = layoutOrder(entries(tensors))
+        var bytes = try headerBytes(entries(tensors), order: order, metadata: metadata)
         for index in order {
             tensors[index].tensor.withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
