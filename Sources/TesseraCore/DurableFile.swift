@@ -116,6 +116,25 @@ public enum FilePath {
 
     /// The extension after the last dot of the last component, lower-cased ("" when none).
     public static func pathExtension(_ path: String) -> String {
+        // On UTF-8 bytes for the common ASCII extension (a walk calls this for every file); anything
+        // else takes the general path.
+        let utf8 = path.utf8
+        var end = utf8.endIndex
+        if utf8.count > 1, utf8[utf8.index(before: end)] == UInt8(ascii: "/") { end = utf8.index(before: end) }  // as `split`
+        var i = end, ascii = true
+        while i > utf8.startIndex {
+            let previous = utf8.index(before: i)
+            let byte = utf8[previous]
+            if byte == UInt8(ascii: "/") { return "" }
+            if byte == UInt8(ascii: ".") {
+                // A leading dot names a hidden file, not an extension.
+                guard previous != utf8.startIndex, utf8[utf8.index(before: previous)] != UInt8(ascii: "/") else { return "" }
+                guard ascii else { break }
+                return String(decoding: utf8[i..<end].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            }
+            if byte >= 0x80 { ascii = false }
+            i = previous
+        }
         let name = split(path).name
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
         return name[name.index(after: dot)...].lowercased()

@@ -37,10 +37,35 @@ public struct SHA256Digest: ~Copyable {
             _ = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
             EVP_DigestInit_ex(context, EVP_sha256(), nil)
         }
-        return out.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        return SHA256Digest.hexDigits(out)
+    }
+
+    /// Bytes as lower-case hex digits, two per byte.
+    static func hexDigits(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 15)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The SHA-256 of `bytes` (32 bytes), in one call.
+    public static func digest(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        _ = out.withUnsafeMutableBufferPointer { EVP_Digest(bytes.baseAddress, bytes.count, $0.baseAddress, &length, EVP_sha256(), nil) }
+        return out
+    }
+
+    /// The first 8 bytes of the SHA-256 of `text` (UTF-8) as a big-endian number: the value its first
+    /// 16 hex digits spell. For stable per-key numbers (splits, crop seeds).
+    public static func leadingWord(of text: String) -> UInt64 {
+        var text = text
+        let bytes = text.withUTF8 { digest(UnsafeRawBufferPointer($0)) }
+        return bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// The SHA-256 of a buffer as hex.

@@ -12,8 +12,7 @@ enum IngestPlanner {
 
     /// A number in [0, 1) from the key alone.
     static func unit(_ key: String) -> Double {
-        let digest = SHA256Digest.hex(Array(key.utf8))
-        let bits = UInt64(digest.prefix(16), radix: 16) ?? 0
+        let bits = SHA256Digest.leadingWord(of: key)
         return Double(bits >> 11) * 0x1p-53
     }
 

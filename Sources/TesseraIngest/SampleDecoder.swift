@@ -116,8 +116,7 @@ final class SampleDecoder: Sendable {
 
     /// The seed of a random audio crop: the run's seed and the sample key, so it does not depend on order.
     static func cropSeed(_ seed: UInt64, _ key: String) -> UInt64 {
-        let digest = SHA256Digest.hex(Array(key.utf8))
-        return seed ^ (UInt64(digest.prefix(16), radix: 16) ?? 0)
+        seed ^ SHA256Digest.leadingWord(of: key)
     }
 
     static func imageStatistics(_ tensor: Tensor, _ config: ImageConfig, into stats: inout SampleStatistics) {

@@ -55,8 +55,30 @@ import Testing
         #expect(items.sorted() == Array(0..<100))
     }
 
+    /// The byte-level extension finder agrees with the plain definition (last dot of the last path
+    /// component, not a leading one, lower-cased) on awkward names.
+    @Test func pathExtensionMatchesItsDefinition() {
+        func reference(_ path: String) -> String {
+            let name = FilePath.split(path).name
+            guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return "" }
+            return name[name.index(after: dot)...].lowercased()
+        }
+        let paths = ["cat01.JPG", "a/b/c.png", "/x/.hidden", ".png", "..png", "a.", "noext", "dir.d/file", "a.png/", "a.png//",
+                     "/", "", "x/y.Tar.GZ", "é/ü.WAV", "a.ÉXT", "photo.Jpeg", "a/.b.txt", "./c.txt", "a//b.ids"]
+        for path in paths {
+            #expect(FilePath.pathExtension(path) == reference(path), "\(path)")
+        }
+    }
+
     @Test func sha256OfKnownInput() {
         #expect(SHA256Digest.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(SHA256Digest.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // The per-key number of splits and crop seeds: the value of the digest's first 16 hex digits.
+        #expect(SHA256Digest.leadingWord(of: "abc") == 0xba78_16bf_8f01_cfea)
+        #expect(SHA256Digest.leadingWord(of: "") == 0xe3b0_c442_98fc_1c14)
+        for key in ["cat01", "a/b/é", String(repeating: "x", count: 1000)] {
+            let hex = SHA256Digest.hex(Array(key.utf8))
+            #expect(SHA256Digest.leadingWord(of: key) == UInt64(hex.prefix(16), radix: 16))
+        }
     }
 }
