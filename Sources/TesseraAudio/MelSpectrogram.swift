@@ -166,9 +166,11 @@ enum MelSpectrogram {
                             }
                         }
                         fftwf_execute_dft_r2c(plan, frameBuffer, spectrum)
+                        var column = ps + f
                         for b in 0..<bins {
-                            let re = spectrumFloats[2 * b], im = spectrumFloats[2 * b + 1]
-                            ps[b * frames + f] = re * re + im * im
+                            let re = spectrumFloats[2 &* b], im = spectrumFloats[2 &* b &+ 1]
+                            column.pointee = re * re + im * im
+                            column += frames
                         }
                     }
                 }
@@ -189,16 +191,20 @@ enum MelSpectrogram {
                 }
             }
         }
-        switch config.scale {
-        case .log:
-            for i in mel.indices { mel[i] = logf(mel[i] + 1e-6) }
-        case .db:
-            var top = -Float.infinity
-            for i in mel.indices {
-                mel[i] = 10 * log10f(max(1e-10, mel[i]))
-                top = max(top, mel[i])
+        // Through a buffer pointer: with a libm call in the loop, an array subscript re-checks
+        // uniqueness and bounds on every element.
+        mel.withUnsafeMutableBufferPointer { values in
+            switch config.scale {
+            case .log:
+                for i in values.indices { values[i] = logf(values[i] + 1e-6) }
+            case .db:
+                var top = -Float.infinity
+                for i in values.indices {
+                    values[i] = 10 * log10f(max(1e-10, values[i]))
+                    top = max(top, values[i])
+                }
+                for i in values.indices { values[i] = max(values[i], top - 80) }
             }
-            for i in mel.indices { mel[i] = max(mel[i], top - 80) }
         }
         return mel
     }

@@ -12,7 +12,7 @@ public struct IngestBench {
     public var largeFolder: String?
     public var runPeers = true
     /// Rounds of (ceiling, tessera) measurements; each figure is the best of its rounds.
-    public var repeats = 3
+    public var repeats = 5
 
     public init(folder: String, tokenizer: String) {
         self.folder = folder
@@ -78,7 +78,8 @@ public struct IngestBench {
                 ceilingSamples = measured.samples
                 ceilingRate[jobs] = max(ceilingRate[jobs] ?? 0, measured.rate)
                 let run = try tesseraIngest(folder, jobs: jobs)
-                log("  ceiling \(formatRate(measured.rate, "samples/s")), tessera \(formatRate(Double(run.samples) / run.seconds, "samples/s"))")
+                let rate = Double(run.samples) / run.seconds
+                log("  ceiling \(formatRate(measured.rate, "samples/s")), tessera \(formatRate(rate, "samples/s")) (\(formatRatio(rate / measured.rate)) within the round)")
                 if let best = tessera[jobs], best.seconds <= run.seconds { continue }
                 tessera[jobs] = run
             }

@@ -109,10 +109,18 @@ struct IngestBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the Python peer.")
     var noPeers = false
 
+    @Option(name: .long, help: "Rounds of (ceiling, tessera) per job count; the best of each is kept.")
+    var rounds = 5
+
+    func validate() throws {
+        guard (1...50).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 50") }
+    }
+
     func run() throws {
         try reportingErrors {
             let trimmed = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
             var bench = IngestBench(folder: folder, tokenizer: tokenizer ?? trimmed + ".tokenizer.json")
+            bench.repeats = rounds
             bench.largeFolder = large
             bench.runPeers = !noPeers
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
