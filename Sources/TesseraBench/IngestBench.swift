@@ -40,7 +40,8 @@ public struct IngestBench {
         return Run(seconds: json["seconds"]?.doubleValue ?? 0, samples: json["samples_found"]?.intValue ?? 0, rss: json["peak_rss_bytes"]?.intValue ?? 0)
     }
 
-    /// The C libraries' own calls for every W1 file, on `threads` threads: libjpeg/libpng full decode,
+    /// The C libraries' own calls for every W1 file, on `threads` threads: libjpeg's full-size decode, a
+    /// full PNG decode (the fastest path Tessera has: libdeflate and its own unfiltering, else libpng),
     /// libsndfile decode, soxr HQ resampling of the whole (mono) clip to 16 kHz, the FFTW transforms of a
     /// log-mel. Returns samples per second (one pass after a warm-up one, the files read into memory first).
     func ceiling(threads: Int) throws -> (rate: Double, samples: Int) {
