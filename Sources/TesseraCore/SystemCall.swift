@@ -12,10 +12,12 @@ public enum SystemCall {
         String(cString: strerror(errno))
     }
 
-    /// `open(path, O_RDONLY | O_CLOEXEC)`, retried on EINTR.
+    /// `open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)`, retried on EINTR.
     public static func openReadOnly(_ path: String) throws -> Int32 {
         while true {
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NONBLOCK: opening a FIFO (a named pipe among the inputs) must not wait for a writer; the
+            // callers then refuse anything that is not a regular file. Regular files ignore the flag.
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if fd >= 0 { return fd }
             if errno == EINTR { continue }
             let reason = lastError()

@@ -82,6 +82,24 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(!FileManager.default.fileExists(atPath: out + "/.ingest"), "journals are removed at the end")
     }
 
+    /// A named pipe among the inputs (here one per modality) is a bad file with its error line, not a
+    /// run that waits forever for a writer.
+    @Test func namedPipesAreBadFilesNotAHang() throws {
+        let root = try temporaryFolder("fifo")
+        for ext in ["jpg", "flac", "txt"] {
+            try FileManager.default.copyItem(atPath: corpus + "/coco/000_790." + ext, toPath: root + "/good." + ext)
+        }
+        for name in ["pipe.png", "pipe.wav", "pipe.txt"] { #expect(mkfifo(root + "/" + name, 0o644) == 0) }
+        let out = try temporaryFolder()
+        let summary = try ingest(sampleConfig([root]), to: out)
+        #expect(summary.samplesFound == 2)
+        #expect(summary.samplesWritten == 1)
+        let errors = try errorLines(out)
+        for name in ["pipe.png", "pipe.wav", "pipe.txt"] {
+            #expect(errors.contains { $0.path.hasSuffix(name) && $0.message.contains("not a regular file") }, "\(name): \(errors)")
+        }
+    }
+
     @Test func outputIsTheSameBytesForAnyJobCount() throws {
         let one = try temporaryFolder(), two = try temporaryFolder(), three = try temporaryFolder()
         try ingest(sampleConfig(), to: one, jobs: 1)
