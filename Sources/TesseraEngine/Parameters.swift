@@ -65,8 +65,15 @@ public final class ParameterSet<T: EngineScalar>: @unchecked Sendable {
     /// The values as named float32 tensors (PyTorch layouts), for checkpoints.
     public func tensors(gradients: Bool = false) throws -> [(name: String, tensor: Tensor)] {
         try entries.map { entry in
-            let base = gradients ? grads : values
-            let scalars = (0..<entry.ref.count).map { Float(base[entry.ref.offset + $0]) }
+            let start = (gradients ? grads : values) + entry.ref.offset
+            let scalars: [Float]
+            if T.self == Float.self {
+                // A plain copy: the generic conversion below is not specialised across modules and took
+                // most of a checkpoint's time (a value-witness call per parameter).
+                scalars = Array(UnsafeBufferPointer(start: UnsafeRawPointer(start).assumingMemoryBound(to: Float.self), count: entry.ref.count))
+            } else {
+                scalars = (0..<entry.ref.count).map { Float(start[$0]) }
+            }
             return (entry.name, try Tensor(shape: entry.shape, scalars: scalars))
         }
     }
@@ -80,6 +87,14 @@ public final class ParameterSet<T: EngineScalar>: @unchecked Sendable {
             guard tensor.shape == entry.shape else {
                 throw TesseraError(path: source, stage: .read, code: "train.parameter-shape",
                                    "\"\(entry.name)\" is \(tensor.shape), the model needs \(entry.shape)")
+            }
+            if T.self == Float.self, tensor.dtype == .float32 {
+                // Bytes as they are (what the conversion through Double gives, without its generic cost).
+                try tensor.withScalars(Float.self) { source in
+                    guard let from = source.baseAddress else { return }
+                    UnsafeMutableRawPointer(values + entry.ref.offset).assumingMemoryBound(to: Float.self).update(from: from, count: entry.ref.count)
+                }
+                continue
             }
             let doubles = tensor.doubles()
             for i in 0..<entry.ref.count { values[entry.ref.offset + i] = T(doubles[i]) }
