@@ -16,7 +16,9 @@ public final class FileContents: @unchecked Sendable {
     private let count: Int
     private let mapping: MappedFile?
 
-    public init(path: String) throws {
+    /// Opens `path`; a file over `limit` bytes is refused before anything is read or mapped, with
+    /// `tooLargeCode` as the error's code.
+    public init(path: String, limit: Int = .max, tooLargeCode: String = "io.too-large") throws {
         self.path = path
         let fd = try SystemCall.openReadOnly(path)
         defer { close(fd) }
@@ -28,6 +30,9 @@ public final class FileContents: @unchecked Sendable {
             throw TesseraError(path: path, stage: .open, code: "io.not-a-file", "not a regular file")
         }
         let size = Int(info.st_size)
+        guard size <= limit else {
+            throw TesseraError(path: path, stage: .read, code: tooLargeCode, "file is \(size) bytes, over the limit of \(limit)")
+        }
         if size > FileContents.readThreshold {
             mapping = try MappedFile(path: path)
             storage = nil

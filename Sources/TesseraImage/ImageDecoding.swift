@@ -40,10 +40,7 @@ public enum ImageDecoding {
         do {
             // Read, not mapped, below a few MB: unmapping a file interrupts every other core to flush its
             // TLB (measured 2% of a two-job W1 ingest, mostly its PNGs).
-            let contents = try FileContents(path: path)
-            guard contents.bytes.count <= maxFileBytes else {
-                throw TesseraError(stage: .read, code: "image.too-large", "file is \(contents.bytes.count) bytes, over the limit of \(maxFileBytes)")
-            }
+            let contents = try FileContents(path: path, limit: maxFileBytes, tooLargeCode: "image.too-large")
             return try decode(bytes: contents.bytes, config: config)
         } catch {
             throw error.asTesseraError(path: path, stage: .decode)

@@ -104,6 +104,16 @@ import TesseraCore
         #expect(error.message.contains("65500x65500"))
     }
 
+    @Test func fileSizeLimitIsCheckedBeforeReading() throws {
+        let path = imageFixtures + "pngsuite/basn2c08.png"
+        let error = try #require(throws: TesseraError.self) {
+            try ImageDecoding.decode(path: path, config: ImageConfig(), maxFileBytes: 100)
+        }
+        #expect(error.code == "image.too-large")
+        #expect(error.message.contains("over the limit of 100"))
+        #expect(throws: Never.self) { try ImageDecoding.decode(path: path, config: ImageConfig(), maxFileBytes: 1 << 20) }
+    }
+
     @Test func pixelLimitIsConfigurable() throws {
         var config = ImageConfig()
         config.maxPixels = 1000
