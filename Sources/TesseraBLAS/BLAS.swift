@@ -52,15 +52,46 @@ public enum BLAS {
     /// engine's own threads need: W2 training measured about 12% slower with it (docs/PERFORMANCE.md).
     public static let threadTimeoutVariable = "OPENBLAS_THREAD_TIMEOUT"
 
-    /// Makes OpenBLAS's idle workers sleep at once, for a process that alternates matrix products with its
-    /// own threaded loops. OpenBLAS reads the setting before any Swift code runs, so this sets it and
-    /// re-executes the program (once: the variable is then set); it does nothing when the user has set it,
-    /// or when re-execution is not possible (the program goes on with OpenBLAS's default).
-    public static func restartWithSleepingWorkers() {
+    /// The environment variable that overrides OpenBLAS's choice of kernels for this CPU.
+    public static let coreTypeVariable = "OPENBLAS_CORETYPE"
+
+    /// Sets up OpenBLAS for a process that alternates matrix products with its own threaded loops: idle
+    /// workers sleep at once, and on CPUs where OpenBLAS's own choice of kernels measured slower, the
+    /// faster ones (`preferredCoreType`). OpenBLAS reads both before any Swift code runs, so this sets them
+    /// and re-executes the program (once: the timeout variable is then set); it does nothing when the user
+    /// has set the timeout, or when re-execution is not possible (the program goes on with OpenBLAS's defaults).
+    public static func restartWithEngineSettings() {
         guard getenv(threadTimeoutVariable) == nil else { return }
         setenv(threadTimeoutVariable, "4", 1)
+        if let core = preferredCoreType() { setenv(coreTypeVariable, core, 1) }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         // Only reached when exec failed; carry on as we are.
+    }
+
+    /// The kernels to ask for instead of OpenBLAS's own pick, or nil to keep it (always nil when the user
+    /// has chosen with `OPENBLAS_CORETYPE`). On an AMD CPU with AVX-512 (Zen 4), OpenBLAS 0.3.21 picks its
+    /// Intel AVX-512 kernels (Cooperlake, SkylakeX); its Zen (AVX2) kernels measured 13% faster over W2's
+    /// matrix shapes here (10 alternating runs, 8 wins) and W2 training 7.5% faster (5 runs, 4 wins):
+    /// docs/PERFORMANCE.md.
+    static func preferredCoreType() -> String? {
+        guard getenv(coreTypeVariable) == nil else { return nil }
+        let picked = coreName.lowercased()
+        guard ["skylakex", "cooperlake", "sapphirerapids"].contains(where: { picked.contains($0) }), cpuVendor() == "AuthenticAMD" else { return nil }
+        return "ZEN"
+    }
+
+    /// The `vendor_id` of /proc/cpuinfo ("GenuineIntel", "AuthenticAMD"), or nil.
+    static func cpuVendor() -> String? {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return nil }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        for _ in 0..<64 {
+            guard fgets(&line, Int32(line.count), file) != nil else { return nil }
+            let text = String(cString: line)
+            guard text.hasPrefix("vendor_id") else { continue }
+            return text.split(separator: ":").last.map { String($0.filter { !$0.isWhitespace }) }
+        }
+        return nil
     }
 
     /// OpenBLAS's current thread count.

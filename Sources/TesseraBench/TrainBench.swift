@@ -101,7 +101,7 @@ public struct TrainBench {
         engine.threads = threads
         let gemmSeconds = engine.w2GemmSeconds()
 
-        var lines = ["tessera bench train: W2 (M1 on \(shards), batch 64, Adam lr 1e-3, no dropout), \(threads) threads; \(machineDescription())"]
+        var lines = ["tessera bench train: W2 (M1 on \(shards), batch 64, Adam lr 1e-3, no dropout), \(threads) threads (OpenBLAS kernels: \(BLAS.coreName)); \(machineDescription())"]
         var rows: [[String]] = [["Tessera", formatRate(ours.samplesPerSecond, "samples/s"), "\(ours.peakRSS >> 20) MiB", "1.00x", ours.detail]]
         for (name, run) in peers {
             rows.append([name, formatRate(run.samplesPerSecond, "samples/s"), "\(run.peakRSS >> 20) MiB",

@@ -9,7 +9,7 @@ enum Main {
         // Commands that run the engine want OpenBLAS's idle workers asleep, not spinning (see BLAS); so does
         // ingest, which never calls OpenBLAS but whose decoders lost ~0.1 s of a core to its spinning worker.
         if CommandLine.arguments.count > 1, ["train", "eval", "encode", "bench", "ingest"].contains(CommandLine.arguments[1]) {
-            BLAS.restartWithSleepingWorkers()
+            BLAS.restartWithEngineSettings()
         }
         useSteadyAllocator()
         TesseraCommand.main()
