@@ -62,6 +62,7 @@ public enum SafetensorsWriter {
         return bytes
     }
 
+    /// What the header records of each tensor.
     static func entries(_ tensors: [(name: String, tensor: Tensor)]) -> [Entry] {
         tensors.map { Entry(name: $0.name, dtype: $0.tensor.dtype, shape: $0.tensor.shape, byteCount: $0.tensor.byteCount) }
     }
@@ -70,18 +71,21 @@ public enum SafetensorsWriter {
     /// rename, fsync of the folder. Returns the number of bytes written.
     @discardableResult
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws -> Int {
-        try write(entries(tensors), metadata: metadata, to: path, hashing: false) { index, sink in
-            try tensors[index].tensor.withUnsafeBytes { try sink($0) }
-        }.bytes
+        try write(tensors, metadata: metadata, to: path, hashing: false).bytes
     }
 
     /// As `write`, also returning the file's SHA-256 (hex), computed from the bytes as they are written.
     public static func writeWithDigest(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:],
                                        to path: String) throws -> (bytes: Int, sha256: String) {
-        let written = try write(entries(tensors), metadata: metadata, to: path, hashing: true) { index, sink in
+        let written = try write(tensors, metadata: metadata, to: path, hashing: true)
+        return (written.bytes, written.sha256 ?? "")
+    }
+
+    private static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String], to path: String,
+                              hashing: Bool) throws -> (bytes: Int, sha256: String?) {
+        try write(entries(tensors), metadata: metadata, to: path, hashing: hashing) { index, sink in
             try tensors[index].tensor.withUnsafeBytes { try sink($0) }
         }
-        return (written.bytes, written.sha256 ?? "")
     }
 
     /// As `writeWithDigest`, for tensors whose bytes live elsewhere (a shard's batch buffers, written
@@ -117,8 +121,9 @@ public enum SafetensorsWriter {
 
     /// The complete file as bytes in memory (for tests and small files).
     public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> [UInt8] {
-        let order = layoutOrder(entries(tensors))
-        var bytes = try headerBytes(entries(tensors), order: order, metadata: metadata)
+        let described = entries(tensors)
+        let order = layoutOrder(described)
+        var bytes = try headerBytes(described, order: order, metadata: metadata)
         for index in order {
             tensors[index].tensor.withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
