@@ -266,9 +266,8 @@ public final class IngestRunner {
 
     /// The shards an interrupted run finished for `split`: each journal whose shard file is intact, in order.
     /// Anything after the first gap (a shard without journal, a journal without intact shard) is removed.
-    /// The shards of `split` finished by an earlier run, each checked against its journal; their statistics
-    /// are merged into `statistics` one shard at a time, in the order an uninterrupted run merges them (a
-    /// split's statistics summed first and then added would round differently).
+    /// Their statistics are merged into `statistics` one shard at a time, in the order an uninterrupted run
+    /// merges them (a split's statistics summed first and then added would round differently).
     private func loadJournals(split: String, samples: [SampleSource], mergingInto statistics: inout StatisticsAccumulator) throws
         -> (shards: [ShardInfo], cursor: Int, errors: [IngestErrorRecord]) {
         var shards: [ShardInfo] = []
