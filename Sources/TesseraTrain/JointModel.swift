@@ -63,6 +63,10 @@ final class ModalityBranch {
     var alignTarget: ArenaSlot?
     /// Cross-entropy: which positions count.
     let validPositions: UnsafeMutablePointer<UInt8>?
+    /// Cross-entropy through a per-position output layer: the positions that count, the only rows the layer
+    /// computes (so the logits and their gradient are packed), and their target ids, packed alike.
+    var scoredRows: OutputRows?
+    let packedTargets: UnsafeMutablePointer<Int32>?
     var encoderWidth: Int { encoder.outputCount }
 
     init(spec: ModalitySpec, input: ModalityInput, encoder: LayerStack, decoder: LayerStack, unitInput: ArenaSlot?, present: ArenaSlot,
@@ -70,9 +74,13 @@ final class ModalityBranch {
         (self.spec, self.input, self.encoder, self.decoder, self.unitInput) = (spec, input, encoder, decoder, unitInput)
         (self.present, self.visible, self.part, self.partGradient) = (present, visible, part, partGradient)
         validPositions = spec.loss == .crossEntropy ? .allocate(capacity: maxBatch * max(input.shape.first ?? 1, 1)) : nil
+        packedTargets = spec.loss == .crossEntropy ? .allocate(capacity: maxBatch * max(input.shape.first ?? 1, 1)) : nil
     }
 
-    deinit { validPositions?.deallocate() }
+    deinit {
+        validPositions?.deallocate()
+        packedTargets?.deallocate()
+    }
 }
 
 /// A batch as the model reads it: pointers into a loader batch (or any buffers of the same layout).
@@ -225,6 +233,7 @@ public final class JointModel {
                 branch.singleGradient = arena.reserve(maxBatch * spec.code)
                 branch.alignTarget = arena.reserve(maxBatch * spec.code)
             }
+            if m.loss == .crossEntropy { branch.scoredRows = decoder.selectableOutputRows() }
             branches.append(branch)
         }
         self.branches = branches
@@ -308,7 +317,32 @@ public final class JointModel {
             branch.encoder.forward(input: x, batch: n)
         }
         fuse(count: n)
+        selectScoredRows(batch)
         decode(count: n)
+    }
+
+    /// For each cross-entropy branch whose decoder ends in a per-position layer: the positions the loss reads
+    /// (below the sample's length, with an id in the vocabulary, of a sample that has the modality), so that
+    /// the decoder computes logits there only. On W1's captions that is under half of the 32 positions.
+    private func selectScoredRows(_ batch: ModelBatch) {
+        for branch in branches {
+            guard let rows = branch.scoredRows, let targets = branch.packedTargets else { continue }
+            guard let ids = batch.ids, let lengths = batch.lengths else {
+                rows.deactivate()
+                continue
+            }
+            let length = branch.decoder.outputShape[0], classes = branch.decoder.outputShape[1]
+            let present = arena.pointer(branch.present)
+            rows.reset()
+            for b in 0..<batch.count where present[b] != 0 {
+                for l in 0..<max(0, min(Int(lengths[b]), length)) {
+                    let id = ids[b * length + l]
+                    guard id >= 0 && Int(id) < classes, rows.indices.count < rows.capacity else { continue }
+                    targets[rows.indices.count] = id
+                    rows.append(b * length + l)
+                }
+            }
+        }
     }
 
     /// The shared code from the encoders' outputs and the visibility masks.
@@ -379,6 +413,7 @@ public final class JointModel {
             let r = branch.decoder.output, dr = branch.decoder.outputGradient
             let present = arena.pointer(branch.present)
             let loss: Float
+            var scaledCount = n * branch.decoder.outputCount
             switch branch.spec.loss {
             case .mse:
                 guard let target = branch.unitInput.map({ arena.pointer($0) }) ?? batch.floats[branch.input.tensor] else { continue }
@@ -386,6 +421,14 @@ public final class JointModel {
             case .crossEntropy:
                 guard let ids = batch.ids, let lengths = batch.lengths, let valid = branch.validPositions else { continue }
                 let length = branch.decoder.outputShape[0], classes = branch.decoder.outputShape[1]
+                if let rows = branch.scoredRows, rows.isActive, let targets = branch.packedTargets {
+                    // Packed logits: every row counts.
+                    let count = rows.indices.count
+                    valid.update(repeating: 1, count: count)
+                    loss = Loss.softmaxCrossEntropy(r, targets: targets, valid: valid, dr, rows: count, classes: classes)
+                    scaledCount = count * classes
+                    break
+                }
                 for b in 0..<n {
                     let used = present[b] != 0 ? max(0, min(Int(lengths[b]), length)) : 0
                     for l in 0..<length { valid[b * length + l] = l < used ? 1 : 0 }
@@ -396,8 +439,7 @@ public final class JointModel {
             result.values[branch.spec.name] = anyPresent ? Double(loss) : .nan
             let weight = Float(branch.spec.weight)
             if weight != 1 {
-                let count = n * branch.decoder.outputCount
-                for i in 0..<count { dr[i] *= weight }
+                for i in 0..<scaledCount { dr[i] *= weight }
             }
             if anyPresent { result.total += branch.spec.weight * Double(loss) }
         }
@@ -609,7 +651,8 @@ public final class JointModel {
         }
     }
 
-    /// The reconstruction of a modality, [count] + its output shape.
+    /// The reconstruction of a modality, [count] + its output shape (not for text, whose logits are computed at
+    /// the scored positions only, packed).
     func reconstruction(_ name: String) -> (pointer: UnsafeMutablePointer<Float>, perSample: Int)? {
         branches.first { $0.spec.name == name }.map { ($0.decoder.output, $0.decoder.outputCount) }
     }

@@ -140,6 +140,21 @@ final class LayerStack {
         }
     }
 
+    /// Lets the stack compute only some rows of its output, when it ends in a linear layer applied at every
+    /// position ([L, F] -> [L, out]): the rows a loss reads (a text decoder's non-pad positions). Reserves the
+    /// layer's scratch in the arena, so it is called before the arena is finalised. Nil for any other ending.
+    func selectableOutputRows() -> OutputRows? {
+        guard let last = nodes.last as? LinearNode, last.rowsPerSample > 1, tensors.count >= 2 else { return nil }
+        if let rows = last.selection { return rows }
+        let maxRows = (tensors[tensors.count - 1].value?.count ?? 0) / last.layer.outFeatures
+        let rows = OutputRows(capacity: maxRows)
+        last.selection = rows
+        last.packedInput = arena.reserve(maxRows * last.layer.inFeatures)
+        last.packedInputGradient = arena.reserve(maxRows * last.layer.inFeatures)
+        last.arena = arena
+        return rows
+    }
+
     private func append(_ node: StackNode, _ tensor: StackTensor) throws {
         nodes.append(node)
         tensors.append(tensor)
@@ -179,22 +194,82 @@ final class LayerStack {
     }
 }
 
+/// The rows of a stack's output that are computed, as indices into its [batch x positions] rows, ascending.
+/// While `isActive`, the output and its gradient hold these rows only, packed from row 0; rows that no loss
+/// reads (padding) cost neither a product nor a gradient.
+final class OutputRows {
+    private(set) var indices: [Int] = []
+    private(set) var isActive = false
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        indices.reserveCapacity(capacity)
+    }
+
+    /// Starts a new selection (active, empty).
+    func reset() {
+        indices.removeAll(keepingCapacity: true)
+        isActive = true
+    }
+
+    /// Adds a row; rows beyond the capacity are not taken (the caller's rows come from the same batch plan).
+    func append(_ row: Int) {
+        if indices.count < capacity { indices.append(row) }
+    }
+
+    /// Back to computing every row.
+    func deactivate() { isActive = false }
+}
+
 /// The engine layers, wrapped to the stack's calling convention.
 final class LinearNode: StackNode {
     let layer: Linear<Float>
     let params: ParameterSet<Float>
     /// Rows per sample: a linear on [L, F] runs on L rows per sample (the same weights at every position).
     let rowsPerSample: Int
+    /// When set and active, only these rows are computed (see `OutputRows`); the chosen input rows are packed
+    /// into `packedInput` (kept for the backward pass) and their gradient into `packedInputGradient`.
+    var selection: OutputRows?
+    var packedInput: ArenaSlot?
+    var packedInputGradient: ArenaSlot?
+    var arena: Arena<Float>?
+
     init(_ layer: Linear<Float>, rowsPerSample: Int, params: ParameterSet<Float>) {
         (self.layer, self.rowsPerSample, self.params) = (layer, rowsPerSample, params)
     }
     func initialize(_ rng: inout SeededRandom) { layer.initialize(params, &rng) }
-    func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        layer.forward(x, y, batch: batch * rowsPerSample, params)
+
+    /// The selection's rows and packed buffers, when rows are selected.
+    private var packed: (rows: [Int], input: UnsafeMutablePointer<Float>, inputGradient: UnsafeMutablePointer<Float>)? {
+        guard let selection, selection.isActive, let arena, let packedInput, let packedInputGradient else { return nil }
+        return (selection.indices, arena.pointer(packedInput), arena.pointer(packedInputGradient))
     }
+
+    func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        guard let packed else {
+            layer.forward(x, y, batch: batch * rowsPerSample, params)
+            return
+        }
+        let width = layer.inFeatures
+        for (k, row) in packed.rows.enumerated() { (packed.input + k * width).update(from: x + row * width, count: width) }
+        if !packed.rows.isEmpty { layer.forward(packed.input, y, batch: packed.rows.count, params) }
+    }
+
     func backward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
                   _ dx: UnsafeMutablePointer<Float>?, batch: Int) {
-        layer.backward(x, dy, dx, batch: batch * rowsPerSample, params)
+        guard let packed else {
+            layer.backward(x, dy, dx, batch: batch * rowsPerSample, params)
+            return
+        }
+        let width = layer.inFeatures
+        if !packed.rows.isEmpty {
+            layer.backward(packed.input, dy, dx == nil ? nil : packed.inputGradient, batch: packed.rows.count, params)
+        }
+        guard let dx else { return }
+        // Rows that were not computed pass no gradient back.
+        dx.update(repeating: 0, count: batch * rowsPerSample * width)
+        for (k, row) in packed.rows.enumerated() { (dx + row * width).update(from: packed.inputGradient + k * width, count: width) }
     }
 }
 
