@@ -21,17 +21,25 @@ public final class Linear<T: EngineScalar> {
 
     public func flops(batch: Int) -> Double { 2 * Double(batch * inFeatures * outFeatures) }
 
+    /// Threads for an element-wise pass over a [batch, outFeatures] matrix: one below 64K elements, where
+    /// waking a second thread costs more than it saves.
+    @inlinable func passThreads(batch: Int) -> Int { batch * outFeatures >= 1 << 16 ? EngineThreads.current : 1 }
+
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>) {
-        // y = x @ Wᵀ
-        T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
-               b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
-        if let bias {
-            let b = p.value(bias)
-            for r in 0..<batch {
-                let row = y + r * outFeatures
-                for j in 0..<outFeatures { row[j] += b[j] }
-            }
+        guard let bias else {
+            // y = x @ Wᵀ
+            T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+                   b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+            return
         }
+        // y = b + x @ Wᵀ, as PyTorch's addmm: the rows start as the bias and the product is added onto them
+        // (one pass over y; a product with beta 0 zeroes y first, and adding the bias after is another pass).
+        nonisolated(unsafe) let (rows, b, width) = (y, UnsafePointer(p.value(bias)), outFeatures)
+        parallelFor(batch, threads: passThreads(batch: batch)) { range in
+            for r in range { (rows + r * width).update(from: b, count: width) }
+        }
+        T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+               b: p.value(weight), ldb: inFeatures, beta: 1, c: y, ldc: outFeatures)
     }
 
     /// Accumulates dW and db; writes (or adds to, with `accumulate`) dx when given.
@@ -41,10 +49,14 @@ public final class Linear<T: EngineScalar> {
         T.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
                b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
         if let bias {
-            let db = p.grad(bias)
-            for r in 0..<batch {
-                let row = dy + r * outFeatures
-                for j in 0..<outFeatures { db[j] += row[j] }
+            // Each column summed over the rows in order, whichever thread takes it: the same sums for any
+            // thread count.
+            nonisolated(unsafe) let (db, g, width) = (p.grad(bias), dy, outFeatures)
+            parallelFor(outFeatures, minimumPerThread: 64, threads: passThreads(batch: batch)) { columns in
+                for r in 0..<batch {
+                    let row = g + r * width
+                    for j in columns { db[j] += row[j] }
+                }
             }
         }
         if let dx {
