@@ -3,8 +3,27 @@
 public enum Activation: String, Sendable, Codable, CaseIterable {
     case identity, relu, leakyRelu = "leaky_relu", sigmoid, tanh
 
+    /// Runs `body(offset, count)` over `count` elements: in blocks on the engine's threads from 64K elements
+    /// (an element-wise pass gives the same values however it is split), else at once.
+    @inlinable static func elementwise(count: Int, _ body: (Int, Int) -> Void) {
+        let block = 1 << 14
+        guard count >= 1 << 16, EngineThreads.current > 1 else {
+            body(0, count)
+            return
+        }
+        parallelFor((count + block - 1) / block) { blocks in
+            let lo = blocks.lowerBound * block, hi = min(count, blocks.upperBound * block)
+            body(lo, hi - lo)
+        }
+    }
+
     /// y = f(x) for `count` elements (y may equal x).
     @inlinable public func forward<T: EngineScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
+        nonisolated(unsafe) let (x, y) = (x, y)
+        Activation.elementwise(count: count) { offset, part in forwardBlock(x + offset, y + offset, count: part) }
+    }
+
+    @inlinable func forwardBlock<T: EngineScalar>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {
         switch self {
         case .identity:
             if UnsafePointer(y) != x { y.update(from: x, count: count) }
@@ -22,6 +41,14 @@ public enum Activation: String, Sendable, Codable, CaseIterable {
     /// dx (+)= dy * f'(x), written from the output y = f(x) (dx may equal dy).
     @inlinable public func backward<T: EngineScalar>(output y: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, count: Int,
                                                      accumulate: Bool = false) {
+        nonisolated(unsafe) let (y, dy, dx) = (y, dy, dx)
+        Activation.elementwise(count: count) { offset, part in
+            backwardBlock(output: y + offset, dy + offset, dx + offset, count: part, accumulate: accumulate)
+        }
+    }
+
+    @inlinable func backwardBlock<T: EngineScalar>(output y: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, count: Int,
+                                                   accumulate: Bool) {
         switch self {
         case .identity:
             if accumulate {
