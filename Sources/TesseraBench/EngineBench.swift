@@ -159,14 +159,16 @@ public struct EngineBench {
     }
 
     /// Seconds of plain sgemm for every GEMM (forward and backward) of one W2 step.
-    public func w2GemmSeconds() -> Double {
+    /// Seconds of plain sgemm over every GEMM of one W2 step as the workload writes it, and their GFLOP.
+    public func w2GemmSeconds() -> (seconds: Double, gflop: Double) {
         EngineThreads.configure(threads)
         let params = ParameterSet<Float>()
         let buffers = Buffers()
         let arena = Arena<Float>()
         let (rows, cleanup) = w2Rows(params, buffers, arena)
         defer { cleanup() }
-        return Self.sgemmSeconds(rows.flatMap { $0.forwardGemms + $0.backwardGemms }, minSeconds: minSeconds)
+        let shapes = rows.flatMap { $0.forwardGemms + $0.backwardGemms }
+        return (Self.sgemmSeconds(shapes, minSeconds: minSeconds), shapes.reduce(0) { $0 + $1.flops } / 1e9)
     }
 
     public func run(log: (String) -> Void) throws -> [String] {

@@ -56,8 +56,8 @@ extension ConvTranspose2d: GemmLayer {
 }
 
 /// A convolution (or transposed convolution): forward and backward through a workspace planned per batch.
-/// The backward pass reads what the forward pass left in the workspace, so call them in pairs on the same
-/// workspace and input.
+/// The workspace is scratch for one block of samples; nothing in it is carried from forward to backward.
+/// The shapes above are those of a whole batch: the layers issue the same products block by block.
 public protocol ConvolutionLayer: GemmLayer {
     associatedtype Scalar: EngineScalar
     /// Workspace elements for `batch` samples.
