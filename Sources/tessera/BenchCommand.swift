@@ -181,11 +181,15 @@ struct TrainBenchCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the PyTorch peers.")
     var noPeers = false
 
+    @Option(name: .long, help: "Rounds of every trainer, one after the other; each trainer's best is reported (3).")
+    var rounds = 3
+
     func run() throws {
         try reportingErrors {
-            guard threads >= 1, steps >= 1 else { throw ValidationError("--threads and --steps must be at least 1") }
+            guard threads >= 1, steps >= 1, rounds >= 1 else { throw ValidationError("--threads, --steps and --rounds must be at least 1") }
             var bench = TrainBench(shards: shards)
             bench.threads = threads
+            bench.rounds = rounds
             bench.steps = steps
             bench.runPeers = !noPeers
             try bench.run { Console.err("bench: \($0)") }.forEach(Console.out)
