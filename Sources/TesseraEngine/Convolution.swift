@@ -148,9 +148,9 @@ public final class Conv2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes`. Set before the workspace is
-    /// sized (the tests compare blocks of one sample with the whole batch).
-    public var blockSamples: Int?
+    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes`. Only the tests set it (to
+    /// compare blocks with the whole batch), before the workspace is sized.
+    @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
         if let blockSamples { return max(1, min(blockSamples, batch)) }
@@ -236,8 +236,8 @@ public final class ConvTranspose2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes`.
-    public var blockSamples: Int?
+    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes` (see Conv2d).
+    @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
         if let blockSamples { return max(1, min(blockSamples, batch)) }
