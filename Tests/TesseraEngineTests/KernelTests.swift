@@ -51,11 +51,9 @@ import TesseraCore
     @Test func convolutionsInBlocksEqualTheWholeBatch() {
         var rng = SeededRandom(seed: 11)
         let batch = 5
-        func run<Layer: ConvolutionLayer>(_ make: () -> (Layer, ParameterSet<Float>), inputCount: Int, outputCount: Int, blocks: Int?,
-                                          setBlocks: (Layer, Int?) -> Void, x: [Float], dy: [Float]) -> (y: [Float], dx: [Float], grads: [Float])
-            where Layer.Scalar == Float {
-            let (layer, params) = make()
-            setBlocks(layer, blocks)
+        /// The layer `make(blocks)` builds (blocks nil: the whole batch at once), run forward and backward.
+        func run<Layer: ConvolutionLayer>(_ layer: Layer, _ params: ParameterSet<Float>, x: [Float], dy: [Float])
+            -> (y: [Float], dx: [Float], grads: [Float]) where Layer.Scalar == Float {
             var weights = SeededRandom(seed: 5)
             params.finalize()
             for i in 0..<params.count { params.values[i] = weights.nextUnitFloat() - 0.5 }
@@ -63,39 +61,38 @@ import TesseraCore
             let arena = Arena<Float>()
             let slot = arena.reserve(layer.workspace(batch: batch))
             arena.finalize()
-            var y = [Float](repeating: .nan, count: outputCount), dx = [Float](repeating: .nan, count: inputCount)
+            var y = [Float](repeating: .nan, count: dy.count), dx = [Float](repeating: .nan, count: x.count)
             layer.forward(x, &y, batch: batch, params, workspace: arena.pointer(slot))
             dx.withUnsafeMutableBufferPointer { d in
                 layer.backward(x, dy, d.baseAddress, accumulate: false, batch: batch, params, workspace: arena.pointer(slot))
             }
             return (y, dx, Array(UnsafeBufferPointer(start: params.grads, count: params.count)))
         }
-        // Conv2d(3->4, k3 s2 p1) on 9x9, and ConvTranspose2d(4->3, k4 s2 p1) from 5x5 to 10x10.
-        let convIn = batch * 3 * 9 * 9, convOut = batch * 4 * 5 * 5
-        let x = (0..<convIn).map { _ in rng.nextUnitFloat() - 0.5 }, dy = (0..<convOut).map { _ in rng.nextUnitFloat() - 0.5 }
-        let makeConv = { () -> (Conv2d<Float>, ParameterSet<Float>) in
+        func check<Layer: ConvolutionLayer>(_ name: String, inputCount: Int, outputCount: Int, blocks: [Int],
+                                            _ make: (Int?) -> (Layer, ParameterSet<Float>)) where Layer.Scalar == Float {
+            let x = (0..<inputCount).map { _ in rng.nextUnitFloat() - 0.5 }, dy = (0..<outputCount).map { _ in rng.nextUnitFloat() - 0.5 }
+            let (layer, params) = make(nil)
+            let whole = run(layer, params, x: x, dy: dy)
+            #expect(!whole.y.contains { $0.isNaN } && !whole.dx.contains { $0.isNaN }, "\(name)")
+            for count in blocks {
+                let (blockedLayer, blockedParams) = make(count)
+                let blocked = run(blockedLayer, blockedParams, x: x, dy: dy)
+                #expect(tensorRelativeError(blocked.y, whole.y) < 1e-5 && tensorRelativeError(blocked.dx, whole.dx) < 1e-5, "\(name) in blocks of \(count)")
+                #expect(tensorRelativeError(blocked.grads, whole.grads) < 1e-5, "\(name) weight gradients in blocks of \(count)")
+            }
+        }
+        check("Conv2d(3->4, k3 s2 p1) on 9x9", inputCount: batch * 3 * 9 * 9, outputCount: batch * 4 * 5 * 5, blocks: [1, 2]) { blocks in
             let params = ParameterSet<Float>()
-            return (Conv2d(params, "c", in: 3, out: 4, kernel: 3, stride: 2, padding: 1, inputHeight: 9, inputWidth: 9), params)
+            let layer = Conv2d(params, "c", in: 3, out: 4, kernel: 3, stride: 2, padding: 1, inputHeight: 9, inputWidth: 9)
+            layer.blockSamples = blocks
+            return (layer, params)
         }
-        let whole = run(makeConv, inputCount: convIn, outputCount: convOut, blocks: nil, setBlocks: { $0.blockSamples = $1 }, x: x, dy: dy)
-        for blocks in [1, 2] {
-            let blocked = run(makeConv, inputCount: convIn, outputCount: convOut, blocks: blocks, setBlocks: { $0.blockSamples = $1 }, x: x, dy: dy)
-            #expect(tensorRelativeError(blocked.y, whole.y) < 1e-5 && tensorRelativeError(blocked.dx, whole.dx) < 1e-5, "Conv2d in blocks of \(blocks)")
-            #expect(tensorRelativeError(blocked.grads, whole.grads) < 1e-5, "Conv2d weight gradients in blocks of \(blocks)")
-        }
-        let deconvIn = batch * 4 * 5 * 5, deconvOut = batch * 3 * 10 * 10
-        let u = (0..<deconvIn).map { _ in rng.nextUnitFloat() - 0.5 }, du = (0..<deconvOut).map { _ in rng.nextUnitFloat() - 0.5 }
-        let makeDeconv = { () -> (ConvTranspose2d<Float>, ParameterSet<Float>) in
+        check("ConvTranspose2d(4->3, k4 s2 p1) from 5x5", inputCount: batch * 4 * 5 * 5, outputCount: batch * 3 * 10 * 10, blocks: [1, 3]) { blocks in
             let params = ParameterSet<Float>()
-            return (ConvTranspose2d(params, "d", in: 4, out: 3, kernel: 4, stride: 2, padding: 1, inputHeight: 5, inputWidth: 5), params)
+            let layer = ConvTranspose2d(params, "d", in: 4, out: 3, kernel: 4, stride: 2, padding: 1, inputHeight: 5, inputWidth: 5)
+            layer.blockSamples = blocks
+            return (layer, params)
         }
-        let wholeT = run(makeDeconv, inputCount: deconvIn, outputCount: deconvOut, blocks: nil, setBlocks: { $0.blockSamples = $1 }, x: u, dy: du)
-        for blocks in [1, 3] {
-            let blocked = run(makeDeconv, inputCount: deconvIn, outputCount: deconvOut, blocks: blocks, setBlocks: { $0.blockSamples = $1 }, x: u, dy: du)
-            #expect(tensorRelativeError(blocked.y, wholeT.y) < 1e-5 && tensorRelativeError(blocked.dx, wholeT.dx) < 1e-5, "ConvTranspose2d in blocks of \(blocks)")
-            #expect(tensorRelativeError(blocked.grads, wholeT.grads) < 1e-5, "ConvTranspose2d weight gradients in blocks of \(blocks)")
-        }
-        #expect(!whole.y.contains { $0.isNaN } && !wholeT.dx.contains { $0.isNaN })
     }
 
     /// The vectorised cross-entropy row (polynomial exp, 16 lanes) against the plain one (libm's expf), on
