@@ -141,6 +141,9 @@ public final class JointModel {
     /// Keeps the alignment target of the last pass (a test's finite differences must hold it fixed, as the
     /// gradient does).
     var holdsAlignTarget = false
+    /// Computes text logits at the scored positions only (see `selectScoredRows`); a test turns it off to
+    /// compare with every position computed.
+    var packsScoredRows = true
     /// The width of the shared code.
     public var codeWidth: Int { spec.fusion == .none ? branches[0].encoderWidth : spec.code }
     public var modalityNames: [String] { branches.map(\.spec.name) }
@@ -327,7 +330,7 @@ public final class JointModel {
     private func selectScoredRows(_ batch: ModelBatch) {
         for branch in branches {
             guard let rows = branch.scoredRows, let targets = branch.packedTargets else { continue }
-            guard let ids = batch.ids, let lengths = batch.lengths else {
+            guard packsScoredRows, let ids = batch.ids, let lengths = batch.lengths else {
                 rows.deactivate()
                 continue
             }

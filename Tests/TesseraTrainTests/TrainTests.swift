@@ -215,6 +215,41 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
     }
 }
 
+/// Text logits computed at the scored positions only give the loss and gradients of computing all of them.
+@Suite struct ScoredRowsTests {
+    @Test func packedTextLogitsGiveTheFullLossAndGradients() throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        let model = try JointModel(spec: try tinyModel(), manifest: manifest, maxBatch: 8, source: "test")
+        model.initialize(seed: 4)
+        var config = LoaderConfig()
+        config.batchSize = 8
+        config.shuffle = .none
+        let loader = try ShardLoader(folder: dataset, config: config)
+        try loader.start()
+        defer { loader.stop() }
+        let input = ModelBatch(try #require(try loader.next()))
+        let lengths = try #require(input.ids != nil ? input.lengths : nil)
+        #expect((0..<input.count).contains { lengths[$0] < 32 }, "the batch must have padding for this test to mean anything")
+        func pass(packed: Bool) throws -> (loss: Double, text: Double, grads: [Float]) {
+            model.packsScoredRows = packed
+            try model.prepare(input, visibleModalities: nil, hide: nil)
+            model.params.zeroGrads()
+            model.forward(input)
+            let losses = model.losses(input)
+            model.backward(input)
+            return (losses.total, losses.values["text"] ?? .nan, Array(UnsafeBufferPointer(start: model.params.grads, count: model.params.count)))
+        }
+        let packed = try pass(packed: true), full = try pass(packed: false)
+        #expect(abs(packed.text - full.text) <= 1e-6 * abs(full.text), "text loss \(packed.text) vs \(full.text)")
+        #expect(abs(packed.loss - full.loss) <= 1e-6 * abs(full.loss))
+        var worst = 0.0
+        let floor = Double(full.grads.map { abs($0) }.max() ?? 0) * 1e-3
+        for (a, b) in zip(packed.grads, full.grads) { worst = max(worst, abs(Double(a) - Double(b)) / max(abs(Double(b)), floor)) }
+        #expect(worst < 1e-4, "largest gradient difference \(worst)")
+    }
+}
+
 /// The pictures of a diverged run: losses over many decades (up to 1e22) once crashed the loss plot's labels.
 @Suite struct PictureTests {
     @Test func lossPlotDrawsAnyFiniteLosses() {
