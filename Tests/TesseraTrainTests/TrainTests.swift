@@ -162,26 +162,35 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
     }
 }
 
+/// The digit fixture's first batch of `size`, unshuffled, with its model built from `spec` and initialised from
+/// `seed`. The loader owns the batch's memory: stop it when done.
+func firstDigitsBatch(_ spec: ModelSpec, size: Int, seed: UInt64) throws -> (model: JointModel, input: ModelBatch, loader: ShardLoader) {
+    let dataset = try #require(digitsDataset)
+    let manifest = try DatasetManifest.load(folder: dataset)
+    let model = try JointModel(spec: spec, manifest: manifest, maxBatch: size, source: "test")
+    model.initialize(seed: seed)
+    var config = LoaderConfig()
+    config.batchSize = size
+    config.shuffle = .none
+    let loader = try ShardLoader(folder: dataset, config: config)
+    try loader.start()
+    guard let batch = try loader.next() else {
+        loader.stop()
+        throw TesseraError(stage: .read, code: "test.empty", "the digit fixture gave no batch")
+    }
+    return (model, ModelBatch(batch), loader)
+}
+
 /// The alignment term's gradient against central finite differences (with its target held fixed), for concat
 /// and mean fusion, with the reconstruction losses weighted 0 so that only the term is checked.
 @Suite struct AlignmentTests {
     @Test(arguments: ["concat", "mean"])
     func alignmentGradientMatchesFiniteDifferences(_ fusion: String) throws {
-        let dataset = try #require(digitsDataset)
-        let manifest = try DatasetManifest.load(folder: dataset)
         var spec = try tinyModel(fusion: fusion)
         spec.align = 1
         for i in spec.modalities.indices { spec.modalities[i].weight = 0 }
-        let model = try JointModel(spec: spec, manifest: manifest, maxBatch: 6, source: "test")
-        model.initialize(seed: 3)
-        var config = LoaderConfig()
-        config.batchSize = 6
-        config.shuffle = .none
-        let loader = try ShardLoader(folder: dataset, config: config)
-        try loader.start()
+        let (model, input, loader) = try firstDigitsBatch(spec, size: 6, seed: 3)
         defer { loader.stop() }
-        let batch = try #require(try loader.next())
-        let input = ModelBatch(batch)
         try model.prepare(input, visibleModalities: nil, hide: nil)
         func loss() -> Double {
             model.forward(input)
@@ -218,17 +227,8 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
 /// Text logits computed at the scored positions only give the loss and gradients of computing all of them.
 @Suite struct ScoredRowsTests {
     @Test func packedTextLogitsGiveTheFullLossAndGradients() throws {
-        let dataset = try #require(digitsDataset)
-        let manifest = try DatasetManifest.load(folder: dataset)
-        let model = try JointModel(spec: try tinyModel(), manifest: manifest, maxBatch: 8, source: "test")
-        model.initialize(seed: 4)
-        var config = LoaderConfig()
-        config.batchSize = 8
-        config.shuffle = .none
-        let loader = try ShardLoader(folder: dataset, config: config)
-        try loader.start()
+        let (model, input, loader) = try firstDigitsBatch(try tinyModel(), size: 8, seed: 4)
         defer { loader.stop() }
-        let input = ModelBatch(try #require(try loader.next()))
         let lengths = try #require(input.ids != nil ? input.lengths : nil)
         #expect((0..<input.count).contains { lengths[$0] < 32 }, "the batch must have padding for this test to mean anything")
         func pass(packed: Bool) throws -> (loss: Double, text: Double, grads: [Float]) {
