@@ -145,14 +145,13 @@ final class LayerStack {
     /// layer's scratch in the arena, so it is called before the arena is finalised. Nil for any other ending.
     func selectableOutputRows() -> OutputRows? {
         guard let last = nodes.last as? LinearNode, last.rowsPerSample > 1, tensors.count >= 2 else { return nil }
-        if let rows = last.selection { return rows }
+        if let packing = last.packing { return packing.rows }
         let maxRows = (tensors[tensors.count - 1].value?.count ?? 0) / last.layer.outFeatures
-        let rows = OutputRows(capacity: maxRows)
-        last.selection = rows
-        last.packedInput = arena.reserve(maxRows * last.layer.inFeatures)
-        last.packedInputGradient = arena.reserve(maxRows * last.layer.inFeatures)
-        last.arena = arena
-        return rows
+        let packing = LinearNode.Packing(rows: OutputRows(capacity: maxRows), arena: arena,
+                                         input: arena.reserve(maxRows * last.layer.inFeatures),
+                                         inputGradient: arena.reserve(maxRows * last.layer.inFeatures))
+        last.packing = packing
+        return packing.rows
     }
 
     private func append(_ node: StackNode, _ tensor: StackTensor) throws {
@@ -213,10 +212,8 @@ final class OutputRows {
         isActive = true
     }
 
-    /// Adds a row; rows beyond the capacity are not taken (the caller's rows come from the same batch plan).
-    func append(_ row: Int) {
-        if indices.count < capacity { indices.append(row) }
-    }
+    /// Adds a row; the caller keeps within `capacity`.
+    func append(_ row: Int) { indices.append(row) }
 
     /// Back to computing every row.
     func deactivate() { isActive = false }
@@ -228,12 +225,16 @@ final class LinearNode: StackNode {
     let params: ParameterSet<Float>
     /// Rows per sample: a linear on [L, F] runs on L rows per sample (the same weights at every position).
     let rowsPerSample: Int
-    /// When set and active, only these rows are computed (see `OutputRows`); the chosen input rows are packed
-    /// into `packedInput` (kept for the backward pass) and their gradient into `packedInputGradient`.
-    var selection: OutputRows?
-    var packedInput: ArenaSlot?
-    var packedInputGradient: ArenaSlot?
-    var arena: Arena<Float>?
+    /// Rows chosen to be computed (see `OutputRows`), with the chosen input rows packed into `input` (kept
+    /// for the backward pass) and their gradient into `inputGradient`.
+    struct Packing {
+        let rows: OutputRows
+        let arena: Arena<Float>
+        let input: ArenaSlot
+        let inputGradient: ArenaSlot
+    }
+    /// Set by `LayerStack.selectableOutputRows`; in effect while its rows are active.
+    var packing: Packing?
 
     init(_ layer: Linear<Float>, rowsPerSample: Int, params: ParameterSet<Float>) {
         (self.layer, self.rowsPerSample, self.params) = (layer, rowsPerSample, params)
@@ -242,8 +243,8 @@ final class LinearNode: StackNode {
 
     /// The selection's rows and packed buffers, when rows are selected.
     private var packed: (rows: [Int], input: UnsafeMutablePointer<Float>, inputGradient: UnsafeMutablePointer<Float>)? {
-        guard let selection, selection.isActive, let arena, let packedInput, let packedInputGradient else { return nil }
-        return (selection.indices, arena.pointer(packedInput), arena.pointer(packedInputGradient))
+        guard let packing, packing.rows.isActive else { return nil }
+        return (packing.rows.indices, packing.arena.pointer(packing.input), packing.arena.pointer(packing.inputGradient))
     }
 
     func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
