@@ -2,14 +2,16 @@
 """The "spoken-digit triad" corpus: every Free Spoken Digit Dataset recording paired, by digit and seed, with an
 MNIST image of that digit and a short text naming the digit.
 
-    python3 tools/corpora/make_digit_triad.py OUT [--train-per-cell N] [--test-per-cell N] [--holdout val|test]
+    python3 tools/corpora/make_digit_triad.py OUT [--seed N] [--texts phrases|word] [--train-per-cell N] [--test-per-cell N]
+                                              [--holdout val|test]
     tessera ingest --manifest OUT/triad.csv --out SHARDS --tokenizer fixtures/text/tokenizers/w1.json   # W1's transforms
 
 Splits: FSDD's official one. Recordings 0-4 of every speaker and digit, paired with MNIST *test* images, form the
 held-out split (`test` by default, or `val`); recordings 5-49, with MNIST *training* images, form `train`. Pairing:
 the MNIST images of each digit (from the matching MNIST split, in file-name order) are shuffled with a generator
 seeded by (seed, digit) and dealt to that digit's recordings in sorted order, so every sample has its own image.
-Texts come from a few templates ("seven", "the digit seven", ...), chosen by the same generator.
+Texts come from a few templates ("seven", "the digit seven", ...), chosen by the same generator, or
+(`--texts word`) are the digit's name alone; the images are the same either way.
 
 `--train-per-cell` / `--test-per-cell` keep the first N takes of each (speaker, digit) cell: a small subset for
 tests and the demo. Output: OUT/<split>/<digit>_<speaker>_<take>.{wav,png,txt}, OUT/triad.csv (key, image, audio,
@@ -41,6 +43,8 @@ def main():
     parser.add_argument("--train-per-cell", type=int, default=45, help="takes 5.. of each speaker and digit (max 45)")
     parser.add_argument("--test-per-cell", type=int, default=5, help="takes 0..4 of each speaker and digit (max 5)")
     parser.add_argument("--holdout", choices=["test", "val"], default="test")
+    parser.add_argument("--texts", choices=["phrases", "word"], default="phrases",
+                        help="phrases: one of a few templates per sample (default); word: the digit's name alone")
     args = parser.parse_args()
 
     recordings = sorted(f for f in os.listdir(args.fsdd) if f.endswith(".wav"))
@@ -82,7 +86,8 @@ def main():
                 base = os.path.join(args.out, split, key)
                 shutil.copyfile(os.path.join(args.fsdd, key + ".wav"), base + ".wav")
                 wanted[pool[order[k]]] = base + ".png"
-                template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+                templates = TEMPLATES if args.texts == "phrases" else ["{w}"]
+                template = templates[int(rng.integers(len(templates)))]  # drawn either way: the same images
                 with open(base + ".txt", "w") as f:
                     f.write(template.format(w=WORDS[digit]) + "\n")
                 rows.append({"key": key, "image": f"{split}/{key}.png", "audio": f"{split}/{key}.wav",
@@ -98,15 +103,15 @@ def main():
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: (r["split"], r["key"])))
     with open(os.path.join(args.out, "README.md"), "w") as f:
-        f.write(README.format(train=len(chosen["train"]), held=len(chosen[args.holdout]), holdout=args.holdout, seed=args.seed,
+        f.write(README.format(train=len(chosen["train"]), held=len(chosen[args.holdout]), holdout=args.holdout, seed=args.seed, texts=args.texts,
                               train_per_cell=args.train_per_cell, test_per_cell=args.test_per_cell))
     print(f"{args.out}: {len(chosen['train'])} train, {len(chosen[args.holdout])} {args.holdout} samples")
 
 
 README = """# Spoken-digit triad
 
-Made by `python3 tools/corpora/make_digit_triad.py` (seed {seed}, {train_per_cell} train and {test_per_cell} held-out takes
-per speaker and digit): {train} train and {held} {holdout} samples. Each sample is one Free Spoken Digit Dataset recording
+Made by `python3 tools/corpora/make_digit_triad.py` (seed {seed}, texts: {texts}, {train_per_cell} train and {test_per_cell}
+held-out takes per speaker and digit): {train} train and {held} {holdout} samples. Each sample is one Free Spoken Digit Dataset recording
 (`<digit>_<speaker>_<take>.wav`, 8 kHz mono), an MNIST image of the same digit (`.png`, 28x28 grey) and a short text
 naming it (`.txt`); `triad.csv` lists them with their split and label (the digit) for `tessera ingest --manifest`.
 
