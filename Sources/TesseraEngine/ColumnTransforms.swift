@@ -103,8 +103,11 @@ extension ConvGeometry {
 
 // Strided convolutions (stride s > 1) read every s-th input column, which neither copies nor vectorises. So
 // each input row is first split into its s phases (columns r, r + s, r + 2s, ... for r < s): kernel column j
-// then reads one phase contiguously, from output column ow at phase column ow + (j - padding - r) / s.
-// Measured on W2's geometries with `tessera bench engine` (docs/PERFORMANCE.md).
+// then reads one phase contiguously, from output column ow at phase column ow + (j - padding - r) / s. Each
+// phase row keeps a few zero columns on either side, so that every output row's window lies inside it: the
+// copies and sums then run over whole output rows, with no edge cases and no short library calls (a third of
+// the calls had been one-element zero fills). Measured with `tessera bench engine --only columns`
+// (docs/PERFORMANCE.md).
 
 extension ConvGeometry {
     /// Columns per phase of an input row (the longest phase).
@@ -115,18 +118,80 @@ extension ConvGeometry {
         let r = ((j - padding) % stride + stride) % stride
         return (r, (j - padding - r) / stride)
     }
+
+    /// Zero columns before and after each phase row: enough for every kernel column's window of `outWidth`.
+    @inlinable var phasePadding: (left: Int, right: Int) {
+        var left = 0, right = 0
+        for j in 0..<kernelWidth {
+            let offset = phase(kernelColumn: j).offset
+            left = max(left, -offset)
+            right = max(right, outWidth - 1 + offset - (phaseWidth - 1))
+        }
+        return (left, right)
+    }
+
+    /// Elements per padded phase row, and per plane of them (`inHeight * stride` rows).
+    @inlinable var paddedPhaseWidth: Int { let pad = phasePadding; return pad.left + phaseWidth + pad.right }
+    @inlinable var phasePlaneCount: Int { inHeight * stride * paddedPhaseWidth }
 }
 
-/// Moves a plane's rows into their phases (`toPhases`: `phases[(ih * s + r) * width + t] = plane[ih][r + s t]`)
-/// or back (the inverse).
-@inlinable func movePhases<T>(plane: UnsafeMutablePointer<T>, phases: UnsafeMutablePointer<T>, height: Int, count: Int, stride: Int, width: Int,
-                              toPhases: Bool) {
+/// `dst[0..<count] = src[0..<count]`, or zeros when `src` is nil, or `dst += src` with `add`. Runs shorter
+/// than 32 elements (W2's 32-channel layers have 16) are moved inline, where a library call costs more than the
+/// copy; longer ones go to memmove and memset.
+@inlinable @inline(__always) func moveRun<T: EngineScalar>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>?, count: Int, add: Bool) {
+    if add {
+        guard let src else { return }
+        var k = 0
+        if T.self == Float.self {
+            let d = UnsafeMutableRawPointer(dst), s = UnsafeRawPointer(src)
+            while k &+ 8 <= count {
+                let at = k &* 4
+                let v = s.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self) + d.loadUnaligned(fromByteOffset: at, as: SIMD8<Float>.self)
+                d.storeBytes(of: v, toByteOffset: at, as: SIMD8<Float>.self)
+                k = k &+ 8
+            }
+        }
+        while k < count { dst[k] += src[k]; k = k &+ 1 }
+        return
+    }
+    guard count < 32 && T.self == Float.self else {
+        if let src { dst.update(from: src, count: count) } else { dst.update(repeating: 0, count: count) }
+        return
+    }
+    let d = UnsafeMutableRawPointer(dst)
+    var k = 0
+    if let src {
+        let s = UnsafeRawPointer(src)
+        while k &+ 8 <= count {
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: k &* 4, as: SIMD8<Float>.self), toByteOffset: k &* 4, as: SIMD8<Float>.self)
+            k = k &+ 8
+        }
+        while k < count { dst[k] = src[k]; k = k &+ 1 }
+    } else {
+        while k &+ 8 <= count {
+            d.storeBytes(of: SIMD8<Float>(), toByteOffset: k &* 4, as: SIMD8<Float>.self)
+            k = k &+ 8
+        }
+        while k < count { dst[k] = 0; k = k &+ 1 }
+    }
+}
+
+/// Splits a plane's rows into padded phases (`toPhases`: padded row `ih * s + r` holds `plane[ih][r + s t]` at
+/// `left + t`, zeros elsewhere) or moves them back (the inverse, reading only the image's own columns).
+@inlinable func movePhases<T: EngineScalar>(plane: UnsafeMutablePointer<T>, phases: UnsafeMutablePointer<T>, _ g: ConvGeometry, toPhases: Bool) {
+    let height = g.inHeight, count = g.inWidth, stride = g.stride
+    let left = g.phasePadding.left, rowWidth = g.paddedPhaseWidth
     for ih in 0..<height {
         let row = plane + ih * count
+        let first = phases + ih * stride * rowWidth
+        if toPhases {
+            // Zero every padded row of this input row; the image's columns are written over the middle.
+            moveRun(first, nil, count: stride * rowWidth, add: false)
+        }
         var start = 0
         if T.self == Float.self && stride == 2 {
             // Sixteen floats at a time: their even and odd lanes are the two phases' next eight.
-            let raw = UnsafeMutableRawPointer(row), even = UnsafeMutableRawPointer(phases + ih * 2 * width), odd = even + width * 4
+            let raw = UnsafeMutableRawPointer(row), even = UnsafeMutableRawPointer(first + left), odd = even + rowWidth * 4
             while start + 16 <= count {
                 let at = start * 4, half = start * 2
                 if toPhases {
@@ -144,7 +209,7 @@ extension ConvGeometry {
         }
         // The rest one element at a time (unchecked arithmetic: the checked loop was most of im2col's own time).
         for r in 0..<stride {
-            let phase = phases + (ih * stride + r) * width
+            let phase = first + r * rowWidth + left
             var iw = start &+ r
             var t = start / stride
             while iw < count {
@@ -156,37 +221,33 @@ extension ConvGeometry {
     }
 }
 
-/// `im2col` for stride > 1: each (sample, channel) plane is split into phases once; then each kernel
-/// offset's rows of columns are contiguous copies from one phase, written in order.
+/// `im2col` for stride > 1: each (sample, channel) plane is split into padded phases once; then every output
+/// row of every kernel offset is one contiguous copy from a phase row, written in order.
 @inlinable func im2colStrided<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, threads: Int) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
-    let plane = g.inHeight * g.inWidth, width = g.phaseWidth, phasePlane = g.inHeight * g.stride * width
+    let plane = g.inHeight * g.inWidth, rowWidth = g.paddedPhaseWidth, left = g.phasePadding.left
     let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
     nonisolated(unsafe) let (xs, cs) = (x, cols)
     parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
-        withUnsafeTemporaryAllocation(of: T.self, capacity: phasePlane) { buffer in
+        withUnsafeTemporaryAllocation(of: T.self, capacity: g.phasePlaneCount) { buffer in
             guard let phases = buffer.baseAddress else { return }
             for index in planes {
                 let b = index / g.channels, c = index % g.channels
                 // Only read: the move goes into the phases.
-                movePhases(plane: UnsafeMutablePointer(mutating: xs + index * plane), phases: phases, height: g.inHeight, count: g.inWidth, stride: stride,
-                           width: width, toPhases: true)
+                movePhases(plane: UnsafeMutablePointer(mutating: xs + index * plane), phases: phases, g, toPhases: true)
                 for i in 0..<kernelHeight {
                     for j in 0..<kernelWidth {
                         let out = cs + ((c * kernelHeight + i) * kernelWidth + j) * n + b * positions
-                        let (lo, hi) = g.validColumns(kernelColumn: j)
                         let (r, offset) = g.phase(kernelColumn: j)
                         for oh in 0..<outH {
-                            let ih = oh * stride - padding + i
-                            let line = out + oh * outW
-                            guard ih >= 0 && ih < g.inHeight else {
-                                line.update(repeating: 0, count: outW)
-                                continue
+                            let ih: Int = oh &* stride &- padding &+ i
+                            var from: UnsafePointer<T>? = nil
+                            if ih >= 0 && ih < g.inHeight {
+                                let at: Int = (ih &* stride &+ r) &* rowWidth &+ left &+ offset
+                                from = UnsafePointer(phases + at)
                             }
-                            if lo > 0 { line.update(repeating: 0, count: lo) }
-                            if hi < outW { (line + hi).update(repeating: 0, count: outW - hi) }
-                            if hi > lo { (line + lo).update(from: phases + (ih * stride + r) * width + lo + offset, count: hi - lo) }
+                            moveRun(out + oh &* outW, from, count: outW, add: false)
                         }
                     }
                 }
@@ -195,42 +256,40 @@ extension ConvGeometry {
     }
 }
 
-/// `col2im` for stride > 1: each (sample, channel) plane is gathered in its phases, where every kernel
-/// offset's contribution is a contiguous run (added in the reference's order), then interleaved back.
+/// `col2im` for stride > 1: each (sample, channel) plane is gathered in its padded phases, where every output
+/// row of every kernel offset adds as one contiguous run (in the reference's order; what lands in the padding
+/// lies outside the image and is dropped), then interleaved back.
 @inlinable func col2imStrided<T: EngineScalar>(_ cols: UnsafePointer<T>, _ x: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, accumulate: Bool,
                                                threads: Int) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
-    let plane = g.inHeight * g.inWidth, width = g.phaseWidth, phasePlane = g.inHeight * g.stride * width
+    let plane = g.inHeight * g.inWidth, rowWidth = g.paddedPhaseWidth, left = g.phasePadding.left
     let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
     nonisolated(unsafe) let (cs, xs) = (cols, x)
     parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
-        withUnsafeTemporaryAllocation(of: T.self, capacity: phasePlane) { buffer in
+        withUnsafeTemporaryAllocation(of: T.self, capacity: g.phasePlaneCount) { buffer in
             guard let phases = buffer.baseAddress else { return }
             for index in planes {
                 let b = index / g.channels, c = index % g.channels
                 let dst = xs + index * plane
                 if accumulate {
-                    movePhases(plane: dst, phases: phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width, toPhases: true)
+                    movePhases(plane: dst, phases: phases, g, toPhases: true)
                 } else {
-                    phases.update(repeating: 0, count: phasePlane)
+                    moveRun(phases, nil, count: g.phasePlaneCount, add: false)
                 }
                 for i in 0..<kernelHeight {
                     for j in 0..<kernelWidth {
-                        let (lo, hi) = g.validColumns(kernelColumn: j)
-                        guard hi > lo else { continue }
                         let (r, offset) = g.phase(kernelColumn: j)
                         let from = cs + ((c * kernelHeight + i) * kernelWidth + j) * n + b * positions
                         for oh in 0..<outH {
-                            let ih = oh * stride - padding + i
+                            let ih: Int = oh &* stride &- padding &+ i
                             guard ih >= 0 && ih < g.inHeight else { continue }
-                            let target = phases + (ih * stride + r) * width + lo + offset
-                            let line = from + oh * outW + lo
-                            for k in 0..<(hi - lo) { target[k] += line[k] }
+                            let at: Int = (ih &* stride &+ r) &* rowWidth &+ left &+ offset
+                            moveRun(phases + at, from + oh &* outW, count: outW, add: true)
                         }
                     }
                 }
-                movePhases(plane: dst, phases: phases, height: g.inHeight, count: g.inWidth, stride: stride, width: width, toPhases: false)
+                movePhases(plane: dst, phases: phases, g, toPhases: false)
             }
         }
     }

@@ -10,7 +10,7 @@ import TesseraCore
         for kernel in 1...5 {
             for stride in 1...3 {
                 for padding in 0...2 where padding < kernel {
-                    for (h, w) in [(5, 7), (8, 8), (3, 4), (4, 32), (3, 37)] where h + 2 * padding >= kernel && w + 2 * padding >= kernel {
+                    for (h, w) in [(5, 7), (8, 8), (3, 4), (4, 32), (3, 37), (2, 70)] where h + 2 * padding >= kernel && w + 2 * padding >= kernel {
                         out.append(ConvGeometry(channels: 2, inHeight: h, inWidth: w, kernelHeight: kernel, kernelWidth: kernel,
                                                 stride: stride, padding: padding))
                     }
