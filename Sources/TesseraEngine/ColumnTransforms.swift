@@ -135,9 +135,9 @@ extension ConvGeometry {
     @inlinable var phasePlaneCount: Int { inHeight * stride * paddedPhaseWidth }
 }
 
-/// `dst[0..<count] = src[0..<count]`, or zeros when `src` is nil, or `dst += src` with `add`. Runs shorter
-/// than 32 elements (W2's 32-channel layers have 16) are moved inline, where a library call costs more than the
-/// copy; longer ones go to memmove and memset.
+/// `dst[0..<count] = src[0..<count]`, or zeros when `src` is nil, or `dst += src` with `add`. Sums run inline;
+/// copies and zero fills shorter than 32 elements (W2's 32-channel layers have 16) too, where a library call
+/// costs more than the copy, and longer ones go to memmove and memset.
 @inlinable @inline(__always) func moveRun<T: EngineScalar>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>?, count: Int, add: Bool) {
     if add {
         guard let src else { return }
