@@ -71,6 +71,7 @@ def main():
         shutil.rmtree(args.out)
     rows = []
     wanted = {}  # MNIST member -> where its PNG goes
+    templates = TEMPLATES if args.texts == "phrases" else ["{w}"]
     for split, items in chosen.items():
         mnist_split = "training" if split == "train" else "testing"
         os.makedirs(os.path.join(args.out, split), exist_ok=True)
@@ -86,7 +87,6 @@ def main():
                 base = os.path.join(args.out, split, key)
                 shutil.copyfile(os.path.join(args.fsdd, key + ".wav"), base + ".wav")
                 wanted[pool[order[k]]] = base + ".png"
-                templates = TEMPLATES if args.texts == "phrases" else ["{w}"]
                 template = templates[int(rng.integers(len(templates)))]  # drawn either way: the same images
                 with open(base + ".txt", "w") as f:
                     f.write(template.format(w=WORDS[digit]) + "\n")
