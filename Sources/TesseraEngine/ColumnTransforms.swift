@@ -180,7 +180,7 @@ extension ConvGeometry {
 /// `left + t`, zeros elsewhere) or moves them back (the inverse, reading only the image's own columns).
 @inlinable func movePhases<T: EngineScalar>(plane: UnsafeMutablePointer<T>, phases: UnsafeMutablePointer<T>, _ g: ConvGeometry, toPhases: Bool) {
     let height = g.inHeight, count = g.inWidth, stride = g.stride
-    let left = g.phasePadding.left, rowWidth = g.paddedPhaseWidth
+    let pad = g.phasePadding, left = pad.left, rowWidth = pad.left + g.phaseWidth + pad.right
     for ih in 0..<height {
         let row = plane + ih * count
         let first = phases + ih * stride * rowWidth
