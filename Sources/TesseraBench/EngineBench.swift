@@ -158,7 +158,6 @@ public struct EngineBench {
         return (rows, { setups.forEach { $0() } })
     }
 
-    /// Seconds of plain sgemm for every GEMM (forward and backward) of one W2 step.
     /// Seconds of plain sgemm over every GEMM of one W2 step as the workload writes it, and their GFLOP.
     public func w2GemmSeconds() -> (seconds: Double, gflop: Double) {
         EngineThreads.configure(threads)

@@ -96,8 +96,9 @@ public struct TrainBench {
         var best: Run?
         var bestPeers: [String: Run] = [:]
         var roundRatios: [String] = []
-        for round in 1...max(rounds, 1) {
-            log("round \(round) of \(max(rounds, 1)): tessera train, M1, \(steps) steps after 5 warm-up steps")
+        let rounds = max(self.rounds, 1)
+        for round in 1...rounds {
+            log("round \(round) of \(rounds): tessera train, M1, \(steps) steps after 5 warm-up steps")
             let run = try tessera(modelFile)
             if run.samplesPerSecond > best?.samplesPerSecond ?? -1 { best = run }
             var ratios: [String] = []
@@ -128,7 +129,7 @@ public struct TrainBench {
         let ceiling = 64 / gemmSeconds
         rows.append(["sgemm alone, W2 shapes", formatRate(ceiling, "samples/s"), "", formatRatio(ours.samplesPerSecond / ceiling), "every GEMM of a W2 step as written, OpenBLAS, same threads"])
         lines += alignedTable(header: ["trainer", "steady throughput", "peak RSS", "Tessera vs this", "notes"], rows: rows)
-        lines.append("best of \(max(rounds, 1)) rounds each; the rounds, Tessera and its ratios: " + roundRatios.joined(separator: "; "))
+        lines.append("best of \(rounds) rounds each; the rounds, Tessera and its ratios: " + roundRatios.joined(separator: "; "))
         if !ours.phases.isEmpty {
             lines.append("Tessera's steady step (its best round), ms: " + ours.phases.map { "\($0.0) \(fixed($0.1, 1))" }.joined(separator: ", "))
         }

@@ -119,20 +119,20 @@ extension ConvGeometry {
         return (r, (j - padding - r) / stride)
     }
 
-    /// Zero columns before and after each phase row: enough for every kernel column's window of `outWidth`.
-    @inlinable var phasePadding: (left: Int, right: Int) {
+    /// A padded phase row: zero columns before the phase's own (`left`, enough for every kernel column's
+    /// window of `outWidth`), and its whole length with the zero columns after (`width`).
+    @inlinable var phaseRows: (left: Int, width: Int) {
         var left = 0, right = 0
         for j in 0..<kernelWidth {
             let offset = phase(kernelColumn: j).offset
             left = max(left, -offset)
             right = max(right, outWidth - 1 + offset - (phaseWidth - 1))
         }
-        return (left, right)
+        return (left, left + phaseWidth + right)
     }
 
-    /// Elements per padded phase row, and per plane of them (`inHeight * stride` rows).
-    @inlinable var paddedPhaseWidth: Int { let pad = phasePadding; return pad.left + phaseWidth + pad.right }
-    @inlinable var phasePlaneCount: Int { inHeight * stride * paddedPhaseWidth }
+    /// Elements per plane of padded phase rows (`inHeight * stride` rows).
+    @inlinable var phasePlaneCount: Int { inHeight * stride * phaseRows.width }
 }
 
 /// `dst[0..<count] = src[0..<count]`, or zeros when `src` is nil, or `dst += src` with `add`. Sums run inline;
@@ -180,7 +180,7 @@ extension ConvGeometry {
 /// `left + t`, zeros elsewhere) or moves them back (the inverse, reading only the image's own columns).
 @inlinable func movePhases<T: EngineScalar>(plane: UnsafeMutablePointer<T>, phases: UnsafeMutablePointer<T>, _ g: ConvGeometry, toPhases: Bool) {
     let height = g.inHeight, count = g.inWidth, stride = g.stride
-    let pad = g.phasePadding, left = pad.left, rowWidth = pad.left + g.phaseWidth + pad.right
+    let (left, rowWidth) = g.phaseRows
     for ih in 0..<height {
         let row = plane + ih * count
         let first = phases + ih * stride * rowWidth
@@ -226,7 +226,7 @@ extension ConvGeometry {
 @inlinable func im2colStrided<T: EngineScalar>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, threads: Int) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
-    let plane = g.inHeight * g.inWidth, rowWidth = g.paddedPhaseWidth, left = g.phasePadding.left
+    let plane = g.inHeight * g.inWidth, (left, rowWidth) = g.phaseRows
     let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
     nonisolated(unsafe) let (xs, cs) = (x, cols)
     parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in
@@ -263,7 +263,7 @@ extension ConvGeometry {
                                                threads: Int) {
     let outH = g.outHeight, outW = g.outWidth, positions = outH * outW
     let n = batch * positions
-    let plane = g.inHeight * g.inWidth, rowWidth = g.paddedPhaseWidth, left = g.phasePadding.left
+    let plane = g.inHeight * g.inWidth, (left, rowWidth) = g.phaseRows
     let stride = g.stride, padding = g.padding, kernelHeight = g.kernelHeight, kernelWidth = g.kernelWidth
     nonisolated(unsafe) let (cs, xs) = (cols, x)
     parallelFor(batch * g.channels, minimumPerThread: 2, threads: threads) { planes in

@@ -25,9 +25,10 @@ public struct ConvGeometry: Sendable, Equatable {
 /// --json`, three alternating runs each): whole batch 413 samples/s, 4 MB 425, 8 MB 442; 1 MB and below slower.
 @usableFromInline let columnBlockBytes = 8 << 20
 
-/// Samples per block for a column matrix of `columnsPerSample` elements per sample (at least 1).
-@inlinable func samplesPerBlock<T>(_: T.Type, columnsPerSample: Int, batch: Int) -> Int {
-    max(1, min(batch, columnBlockBytes / max(1, columnsPerSample * MemoryLayout<T>.stride)))
+/// Samples per block for a column matrix of `columnsPerSample` elements per sample (at least 1, at most the
+/// batch): `chosen` when given (the tests' choice), else as many as fit `columnBlockBytes`.
+@inlinable func samplesPerBlock<T>(_: T.Type, columnsPerSample: Int, batch: Int, chosen: Int?) -> Int {
+    max(1, min(batch, chosen ?? columnBlockBytes / max(1, columnsPerSample * MemoryLayout<T>.stride)))
 }
 
 /// Calls `body(first, count)` for consecutive blocks of `perBlock` samples.
@@ -153,8 +154,7 @@ public final class Conv2d<T: EngineScalar> {
     @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
-        if let blockSamples { return max(1, min(blockSamples, batch)) }
-        return samplesPerBlock(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch)
+        samplesPerBlock(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch, chosen: blockSamples)
     }
 
     /// Scratch elements needed for a batch: for one block of samples, the column matrix, the channel-major
@@ -240,8 +240,7 @@ public final class ConvTranspose2d<T: EngineScalar> {
     @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
-        if let blockSamples { return max(1, min(blockSamples, batch)) }
-        return samplesPerBlock(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch)
+        samplesPerBlock(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch, chosen: blockSamples)
     }
 
     /// Scratch elements for a batch: for one block of samples, the column matrix, the channel-major input
