@@ -14,17 +14,29 @@ public enum BLAS {
         let start = profiling ? now() : 0
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        if profiling {
-            sgemmSeconds += now() - start
-            sgemmFlops += 2 * Double(m) * Double(n) * Double(k)
-        }
+        if profiling { record(seconds: now() - start, flops: 2 * Double(m) * Double(n) * Double(k)) }
     }
 
     /// When set, `sgemm` adds its wall time and FLOPs to `sgemmSeconds` and `sgemmFlops` (for the share of a
-    /// training step spent in matrix products). Meant for one thread issuing the calls, as the engine does.
+    /// training step spent in matrix products). While `concurrentCallers` threads issue products side by
+    /// side, each call counts for that fraction of its time, so the seconds stay a share of wall time.
     nonisolated(unsafe) public static var profiling = false
     nonisolated(unsafe) public static var sgemmSeconds = 0.0
     nonisolated(unsafe) public static var sgemmFlops = 0.0
+    /// How many threads are issuing products at the same time (set by the engine around such stretches).
+    nonisolated(unsafe) public static var concurrentCallers = 1
+    nonisolated(unsafe) private static let profileLock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+        return lock
+    }()
+
+    static func record(seconds: Double, flops: Double) {
+        pthread_mutex_lock(profileLock)
+        sgemmSeconds += seconds / Double(max(1, concurrentCallers))
+        sgemmFlops += flops
+        pthread_mutex_unlock(profileLock)
+    }
 
     @inline(__always) static func now() -> Double {
         var time = timespec()

@@ -19,11 +19,13 @@ public struct ConvGeometry: Sendable, Equatable {
     }
 }
 
-/// Column-matrix bytes per block of samples. A convolution runs over the batch in blocks of samples whose
-/// column matrix stays in the last-level cache between the copy that makes it and the product that reads it
-/// (a whole batch's, 33 MB for W2's middle layers, went to memory and back). Measured on W2 (`tessera train
-/// --json`, three alternating runs each): whole batch 413 samples/s, 4 MB 425, 8 MB 442; 1 MB and below slower.
-@usableFromInline let columnBlockBytes = 8 << 20
+/// Column-matrix bytes per block of samples (per lane). A convolution runs over the batch in blocks of
+/// samples whose column matrix stays in cache between the copy that makes it and the product that reads it
+/// (a whole batch's, 33 MB for W2's middle layers, went to memory and back). Measured on W2 with one lane
+/// (`tessera train --json`, three alternating runs each): whole batch 413 samples/s, 4 MB 425, 8 MB 442; with
+/// two lanes side by side (`tessera bench train --no-peers`, two runs of two rounds each, best rounds):
+/// 8 MB 361/357, 4 MB 386/381, 2 MB 431/410, 1 MB 442/378.
+@usableFromInline let columnBlockBytes = 2 << 20
 
 /// Samples per block for a column matrix of `columnsPerSample` elements per sample (at least 1, at most the
 /// batch): `chosen` when given (the tests' choice), else as many as fit `columnBlockBytes`.
@@ -32,21 +34,69 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 /// Calls `body(first, count)` for consecutive blocks of `perBlock` samples.
-@inlinable func forEachBlock(batch: Int, perBlock: Int, _ body: (Int, Int) -> Void) {
-    var first = 0
-    while first < batch {
-        let count = min(perBlock, batch - first)
+@inlinable func forEachBlock(_ samples: Range<Int>, perBlock: Int, _ body: (Int, Int) -> Void) {
+    var first = samples.lowerBound
+    while first < samples.upperBound {
+        let count = min(perBlock, samples.upperBound - first)
         body(first, count)
         first += count
+    }
+}
+
+/// Convolutions split the batch into this many lanes (contiguous parts of the batch), and on as many engine
+/// threads each lane runs on its own thread from its copies to its products, with OpenBLAS on one thread:
+/// two single-threaded products side by side measured 1.1-1.5x the rate of the same two products each on
+/// two threads, and up to 3x for a weight gradient (docs/PERFORMANCE.md). The count is fixed rather than taken
+/// from the thread count so that the results (weight gradients are summed lane by lane) do not depend on it.
+@usableFromInline let convolutionLanes = 2
+
+/// The samples of `lane` in a batch split into `lanes` contiguous parts.
+@inlinable func laneSamples(_ lane: Int, of lanes: Int, batch: Int) -> Range<Int> {
+    batch * lane / lanes ..< batch * (lane + 1) / lanes
+}
+
+/// Runs `body(lane, samples, threads)` for every lane of a batch: side by side, one engine thread each
+/// with single-threaded products, when the engine has exactly one thread per lane; otherwise one lane after
+/// the other, each with all the threads.
+@inlinable func forEachLane(batch: Int, _ body: (Int, Range<Int>, Int) -> Void) {
+    let lanes = min(convolutionLanes, batch), threads = EngineThreads.current
+    guard lanes > 1 && threads == lanes else {
+        for lane in 0..<lanes { body(lane, laneSamples(lane, of: lanes, batch: batch), threads) }
+        return
+    }
+    sideBySide(lanes) { lane in body(lane, laneSamples(lane, of: lanes, batch: batch), 1) }
+}
+
+/// Samples per block within a lane: blocks of equal size (within one sample) whose column matrix fits
+/// `columnBlockBytes`, or `chosen` (the tests' choice).
+@inlinable func laneBlockSize<T>(_ type: T.Type, columnsPerSample: Int, batch: Int, chosen: Int?) -> Int {
+    let lane = (batch + convolutionLanes - 1) / convolutionLanes
+    let largest = samplesPerBlock(type, columnsPerSample: columnsPerSample, batch: lane, chosen: chosen)
+    let blocks = (lane + largest - 1) / largest
+    return max(1, (lane + blocks - 1) / blocks)
+}
+
+/// Adds the weight (and bias) gradients that lanes after the first summed into their own buffers
+/// (`partials`, `count` elements per lane) to the first lane's, which went straight into the parameters'
+/// gradients, in lane order.
+@inlinable func addLanePartials<T: EngineScalar>(_ partials: UnsafePointer<T>, count: Int, lanes: Int, weight: UnsafeMutablePointer<T>,
+                                               weightCount: Int, bias: UnsafeMutablePointer<T>?) {
+    for lane in 1..<max(lanes, 1) {
+        let partial = partials + (lane - 1) * count
+        for i in 0..<weightCount { weight[i] += partial[i] }
+        if let bias {
+            for i in 0..<(count - weightCount) { bias[i] += partial[weightCount + i] }
+        }
     }
 }
 
 /// [C, B*P] (channel-major) to [B, C, P] (batch-major), adding a per-channel bias when given, or adding
 /// into the destination with `accumulate`.
 @inlinable func channelMajorToBatch<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
-                                                     positions: Int, bias: UnsafePointer<T>?, accumulate: Bool = false) {
+                                                     positions: Int, bias: UnsafePointer<T>?, accumulate: Bool = false,
+                                                     threads: Int = EngineThreads.current) {
     nonisolated(unsafe) let (source, target, biases) = (src, dst, bias)
-    parallelFor(batch) { samples in
+    parallelFor(batch, threads: threads) { samples in
         for b in samples {
             for c in 0..<channels {
                 let from = source + c * batch * positions + b * positions
@@ -86,9 +136,10 @@ public struct ConvGeometry: Sendable, Equatable {
 }
 
 /// y [B, C, P] += bias[c].
-@inlinable func addChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int) {
+@inlinable func addChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int,
+                                                threads: Int = EngineThreads.current) {
     nonisolated(unsafe) let (target, biases) = (y, bias)
-    parallelFor(batch) { samples in
+    parallelFor(batch, threads: threads) { samples in
         for b in samples {
             for c in 0..<channels {
                 let row = target + (b * channels + c) * positions
@@ -102,9 +153,10 @@ public struct ConvGeometry: Sendable, Equatable {
 /// [B, C, P] to [C, B*P]; optionally adds each channel's sum into `channelSums` (bias gradients). Each channel
 /// is summed by one thread in sample order, so the sums do not depend on the thread count.
 @inlinable func batchToChannelMajor<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
-                                                     positions: Int, channelSums: UnsafeMutablePointer<T>? = nil) {
+                                                     positions: Int, channelSums: UnsafeMutablePointer<T>? = nil,
+                                                     threads: Int = EngineThreads.current) {
     nonisolated(unsafe) let (source, target, sums) = (src, dst, channelSums)
-    parallelFor(channels) { range in
+    parallelFor(channels, threads: threads) { range in
         for c in range {
             // Four partial sums break the chain of dependent adds (one add per cycle becomes four).
             var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
@@ -149,58 +201,79 @@ public final class Conv2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes`. Only the tests set it (to
+    /// Samples per block of a lane; nil: as many as fit `columnBlockBytes`. Only the tests set it (to
     /// compare blocks with the whole batch), before the workspace is sized.
     @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
-        samplesPerBlock(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch, chosen: blockSamples)
+        laneBlockSize(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch, chosen: blockSamples)
     }
 
-    /// Scratch elements needed for a batch: for one block of samples, the column matrix, the channel-major
-    /// output or output gradient, and the column gradient.
-    public func workspace(batch: Int) -> Int {
+    /// Scratch for one lane: for one block of samples, the column matrix, the channel-major output or
+    /// output gradient, and the column gradient.
+    @inlinable func laneWorkspace(batch: Int) -> Int {
         let n = blockSize(batch: batch) * outHeight * outWidth
         return 2 * geometry.patch * n + outChannels * n
+    }
+
+    /// Weight and bias gradient elements, which every lane after the first sums on its own.
+    @inlinable var gradientCount: Int { outChannels * geometry.patch + (bias == nil ? 0 : outChannels) }
+
+    /// Scratch elements needed for a batch: every lane's, then the later lanes' gradient sums.
+    public func workspace(batch: Int) -> Int {
+        convolutionLanes * laneWorkspace(batch: batch) + (convolutionLanes - 1) * gradientCount
     }
 
     public func flops(batch: Int) -> Double { 2 * Double(outChannels * geometry.patch * batch * outHeight * outWidth) }
 
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch)
-        let cols = workspace, out = workspace + geometry.patch * perBlock * positions
+        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
         let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth
-        forEachBlock(batch: batch, perBlock: perBlock) { first, count in
-            let n = count * positions
-            im2col(x + first * inPlane, cols, geometry, batch: count)
-            // Y' [Cout, N] = W [Cout, patch] @ cols [patch, N]
-            T.gemm(transA: false, transB: false, m: outChannels, n: n, k: geometry.patch, alpha: 1, a: p.value(weight), lda: geometry.patch,
-                   b: cols, ldb: n, beta: 0, c: out, ldc: n)
-            channelMajorToBatch(out, y + first * outChannels * positions, channels: outChannels, batch: count, positions: positions,
-                                bias: bias.map { UnsafePointer(p.value($0)) })
+        let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
+        forEachLane(batch: batch) { lane, samples, threads in
+            let cols = workspace + lane * laneSpace, out = cols + geometry.patch * perBlock * positions
+            forEachBlock(samples, perBlock: perBlock) { first, count in
+                let n = count * positions
+                im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
+                // Y' [Cout, N] = W [Cout, patch] @ cols [patch, N]
+                T.gemm(transA: false, transB: false, m: outChannels, n: n, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                       b: cols, ldb: n, beta: 0, c: out, ldc: n)
+                channelMajorToBatch(out, y + first * outChannels * positions, channels: outChannels, batch: count, positions: positions,
+                                    bias: b, threads: threads)
+            }
         }
     }
 
     /// The columns are made again from x block by block (cheaper than keeping a whole batch's in memory).
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch)
-        let cols = workspace, dOut = workspace + geometry.patch * perBlock * positions, dCols = dOut + outChannels * perBlock * positions
+        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
         let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth
-        forEachBlock(batch: batch, perBlock: perBlock) { first, count in
-            let n = count * positions
-            batchToChannelMajor(dy + first * outChannels * positions, dOut, channels: outChannels, batch: count, positions: positions,
-                                channelSums: bias.map { p.grad($0) })
-            im2col(x + first * inPlane, cols, geometry, batch: count)
-            // dW += dY' @ colsᵀ
-            T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: n, alpha: 1, a: dOut, lda: n, b: cols, ldb: n,
-                   beta: 1, c: p.grad(weight), ldc: geometry.patch)
-            guard let dx else { return }
-            // dcols = Wᵀ @ dY', then col2im
-            T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: outChannels, alpha: 1, a: p.value(weight), lda: geometry.patch,
-                   b: dOut, ldb: n, beta: 0, c: dCols, ldc: n)
-            col2im(dCols, dx + first * inPlane, geometry, batch: count, accumulate: accumulate)
+        let weightCount = outChannels * geometry.patch, gradients = gradientCount
+        let partials = workspace + convolutionLanes * laneSpace
+        let w = UnsafePointer(p.value(weight)), dW = p.grad(weight), dB = bias.map { p.grad($0) }
+        forEachLane(batch: batch) { lane, samples, threads in
+            let cols = workspace + lane * laneSpace, dOut = cols + geometry.patch * perBlock * positions
+            let dCols = dOut + outChannels * perBlock * positions
+            let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
+            let biasGrad = lane == 0 ? dB : dB.map { _ in weightGrad + weightCount }
+            if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
+            forEachBlock(samples, perBlock: perBlock) { first, count in
+                let n = count * positions
+                batchToChannelMajor(dy + first * outChannels * positions, dOut, channels: outChannels, batch: count, positions: positions,
+                                    channelSums: biasGrad, threads: threads)
+                im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
+                // dW += dY' @ colsᵀ
+                T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: n, alpha: 1, a: dOut, lda: n, b: cols, ldb: n,
+                       beta: 1, c: weightGrad, ldc: geometry.patch)
+                guard let dx else { return }
+                // dcols = Wᵀ @ dY', then col2im
+                T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: outChannels, alpha: 1, a: w, lda: geometry.patch,
+                       b: dOut, ldb: n, beta: 0, c: dCols, ldc: n)
+                col2im(dCols, dx + first * inPlane, geometry, batch: count, accumulate: accumulate, threads: threads)
+            }
         }
+        addLanePartials(partials, count: gradients, lanes: min(convolutionLanes, batch), weight: dW, weightCount: weightCount, bias: dB)
     }
 }
 
@@ -236,57 +309,79 @@ public final class ConvTranspose2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of the batch; nil: as many as fit `columnBlockBytes` (see Conv2d).
+    /// Samples per block of a lane; nil: as many as fit `columnBlockBytes` (see Conv2d).
     @usableFromInline var blockSamples: Int?
 
     @inlinable func blockSize(batch: Int) -> Int {
-        samplesPerBlock(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch, chosen: blockSamples)
+        laneBlockSize(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch, chosen: blockSamples)
     }
 
-    /// Scratch elements for a batch: for one block of samples, the column matrix, the channel-major input
-    /// and the channel-major input gradient.
-    public func workspace(batch: Int) -> Int {
+    /// Scratch for one lane: for one block of samples, the column matrix, the channel-major input and the
+    /// channel-major input gradient.
+    @inlinable func laneWorkspace(batch: Int) -> Int {
         let n = blockSize(batch: batch) * inHeight * inWidth
         return geometry.patch * n + 2 * inChannels * n
+    }
+
+    /// Weight gradient elements, which every lane after the first sums on its own (the bias gradient is
+    /// summed over the whole batch at once).
+    @inlinable var gradientCount: Int { inChannels * geometry.patch }
+
+    /// Scratch elements for a batch: every lane's, then the later lanes' weight gradient sums.
+    public func workspace(batch: Int) -> Int {
+        convolutionLanes * laneWorkspace(batch: batch) + (convolutionLanes - 1) * gradientCount
     }
 
     public func flops(batch: Int) -> Double { 2 * Double(inChannels * geometry.patch * batch * inHeight * inWidth) }
 
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch)
-        let cols = workspace, xT = workspace + geometry.patch * perBlock * positions
+        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
         let outPlane = outChannels * outHeight * outWidth
-        forEachBlock(batch: batch, perBlock: perBlock) { first, count in
-            let n = count * positions
-            batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions)
-            // cols [Cout*k*k, N] = Wᵀ @ X' (W viewed as [Cin, Cout*k*k])
-            T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: inChannels, alpha: 1, a: p.value(weight), lda: geometry.patch,
-                   b: xT, ldb: n, beta: 0, c: cols, ldc: n)
-            col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false)
+        let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
+        forEachLane(batch: batch) { lane, samples, threads in
+            let cols = workspace + lane * laneSpace, xT = cols + geometry.patch * perBlock * positions
+            forEachBlock(samples, perBlock: perBlock) { first, count in
+                let n = count * positions
+                batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions,
+                                    threads: threads)
+                // cols [Cout*k*k, N] = Wᵀ @ X' (W viewed as [Cin, Cout*k*k])
+                T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: inChannels, alpha: 1, a: w, lda: geometry.patch,
+                       b: xT, ldb: n, beta: 0, c: cols, ldc: n)
+                col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false, threads: threads)
+                if let b { addChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, threads: threads) }
+            }
         }
-        if let bias { addChannelBias(y, p.value(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
     }
 
     /// X' and the columns of dy are made block by block.
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch)
-        let cols = workspace, xT = workspace + geometry.patch * perBlock * positions, dxT = xT + inChannels * perBlock * positions
-        let outPlane = outChannels * outHeight * outWidth
+        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
+        let outPlane = outChannels * outHeight * outWidth, gradients = gradientCount
+        let partials = workspace + convolutionLanes * laneSpace
+        let w = UnsafePointer(p.value(weight)), dW = p.grad(weight)
         if let bias { addChannelSums(dy, into: p.grad(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
-        forEachBlock(batch: batch, perBlock: perBlock) { first, count in
-            let n = count * positions
-            im2col(dy + first * outPlane, cols, geometry, batch: count)
-            batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions)
-            // dW [Cin, Cout*k*k] += X' @ dcolsᵀ
-            T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: n, alpha: 1, a: xT, lda: n, b: cols, ldb: n,
-                   beta: 1, c: p.grad(weight), ldc: geometry.patch)
-            guard let dx else { return }
-            // dX' [Cin, N] = W @ dcols, then back to batch-major
-            T.gemm(transA: false, transB: false, m: inChannels, n: n, k: geometry.patch, alpha: 1, a: p.value(weight), lda: geometry.patch,
-                   b: cols, ldb: n, beta: 0, c: dxT, ldc: n)
-            channelMajorToBatch(dxT, dx + first * inChannels * positions, channels: inChannels, batch: count, positions: positions,
-                                bias: nil, accumulate: accumulate)
+        forEachLane(batch: batch) { lane, samples, threads in
+            let cols = workspace + lane * laneSpace, xT = cols + geometry.patch * perBlock * positions
+            let dxT = xT + inChannels * perBlock * positions
+            let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
+            if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
+            forEachBlock(samples, perBlock: perBlock) { first, count in
+                let n = count * positions
+                im2col(dy + first * outPlane, cols, geometry, batch: count, threads: threads)
+                batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions,
+                                    threads: threads)
+                // dW [Cin, Cout*k*k] += X' @ dcolsᵀ
+                T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: n, alpha: 1, a: xT, lda: n, b: cols, ldb: n,
+                       beta: 1, c: weightGrad, ldc: geometry.patch)
+                guard let dx else { return }
+                // dX' [Cin, N] = W @ dcols, then back to batch-major
+                T.gemm(transA: false, transB: false, m: inChannels, n: n, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                       b: cols, ldb: n, beta: 0, c: dxT, ldc: n)
+                channelMajorToBatch(dxT, dx + first * inChannels * positions, channels: inChannels, batch: count, positions: positions,
+                                    bias: nil, accumulate: accumulate, threads: threads)
+            }
         }
+        addLanePartials(partials, count: gradients, lanes: min(convolutionLanes, batch), weight: dW, weightCount: gradients, bias: nil)
     }
 }

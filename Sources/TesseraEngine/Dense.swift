@@ -28,7 +28,7 @@ public final class Linear<T: EngineScalar> {
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>) {
         guard let bias else {
             // y = x @ Wᵀ
-            T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+            gemmInHalves(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
                    b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
             return
         }
@@ -38,7 +38,7 @@ public final class Linear<T: EngineScalar> {
         parallelFor(batch, threads: passThreads(batch: batch)) { range in
             for r in range { (rows + r * width).update(from: b, count: width) }
         }
-        T.gemm(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+        gemmInHalves(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
                b: p.value(weight), ldb: inFeatures, beta: 1, c: y, ldc: outFeatures)
     }
 
@@ -46,7 +46,7 @@ public final class Linear<T: EngineScalar> {
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>) {
         // dW += dyᵀ @ x
-        T.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
+        gemmInHalves(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
                b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
         if let bias {
             // Each column summed over the rows in order, whichever thread takes it: the same sums for any
@@ -61,7 +61,7 @@ public final class Linear<T: EngineScalar> {
         }
         if let dx {
             // dx = dy @ W
-            T.gemm(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: outFeatures,
+            gemmInHalves(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: outFeatures,
                    b: p.value(weight), ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
         }
     }

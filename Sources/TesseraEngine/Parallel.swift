@@ -14,6 +14,24 @@ public enum EngineThreads {
     }
 
     @inlinable public static var current: Int { count }
+
+    /// Sets OpenBLAS to one thread (its thread count is global, not per call) while `callers` engine
+    /// threads issue products side by side, or back to the engine's count when `callers` is 1.
+    @usableFromInline static func setConcurrentProductCallers(_ callers: Int) {
+        BLAS.setThreads(callers > 1 ? 1 : count)
+        BLAS.concurrentCallers = callers
+    }
+}
+
+/// Runs `body(0)`, ..., `body(n - 1)` on `n` threads at once, each issuing single-threaded products.
+@inlinable
+func sideBySide(_ n: Int, _ body: (Int) -> Void) {
+    EngineThreads.setConcurrentProductCallers(n)
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let work = body
+        DispatchQueue.concurrentPerform(iterations: n) { work($0) }
+    }
+    EngineThreads.setConcurrentProductCallers(1)
 }
 
 /// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads. The closure does

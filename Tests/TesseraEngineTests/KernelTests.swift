@@ -68,17 +68,28 @@ import TesseraCore
             }
             return (y, dx, Array(UnsafeBufferPointer(start: params.grads, count: params.count)))
         }
+        /// Also on two threads, where the two lanes of the batch run side by side: the same bits as on one.
         func check<Layer: ConvolutionLayer>(_ name: String, inputCount: Int, outputCount: Int, blocks: [Int],
                                             _ make: (Int?) -> (Layer, ParameterSet<Float>)) where Layer.Scalar == Float {
             let x = (0..<inputCount).map { _ in rng.nextUnitFloat() - 0.5 }, dy = (0..<outputCount).map { _ in rng.nextUnitFloat() - 0.5 }
+            defer { EngineThreads.configure(1) }
+            EngineThreads.configure(1)
             let (layer, params) = make(nil)
             let whole = run(layer, params, x: x, dy: dy)
             #expect(!whole.y.contains { $0.isNaN } && !whole.dx.contains { $0.isNaN }, "\(name)")
+            EngineThreads.configure(2)
+            let (twoLayer, twoParams) = make(nil)
+            let two = run(twoLayer, twoParams, x: x, dy: dy)
+            #expect(two.y == whole.y && two.dx == whole.dx && two.grads == whole.grads, "\(name) on two threads")
             for count in blocks {
-                let (blockedLayer, blockedParams) = make(count)
-                let blocked = run(blockedLayer, blockedParams, x: x, dy: dy)
-                #expect(tensorRelativeError(blocked.y, whole.y) < 1e-5 && tensorRelativeError(blocked.dx, whole.dx) < 1e-5, "\(name) in blocks of \(count)")
-                #expect(tensorRelativeError(blocked.grads, whole.grads) < 1e-5, "\(name) weight gradients in blocks of \(count)")
+                for threads in [1, 2] {
+                    EngineThreads.configure(threads)
+                    let (blockedLayer, blockedParams) = make(count)
+                    let blocked = run(blockedLayer, blockedParams, x: x, dy: dy)
+                    let label = "\(name) in blocks of \(count), \(threads) threads"
+                    #expect(tensorRelativeError(blocked.y, whole.y) < 1e-5 && tensorRelativeError(blocked.dx, whole.dx) < 1e-5, "\(label)")
+                    #expect(tensorRelativeError(blocked.grads, whole.grads) < 1e-5, "\(label): weight gradients")
+                }
             }
         }
         check("Conv2d(3->4, k3 s2 p1) on 9x9", inputCount: batch * 3 * 9 * 9, outputCount: batch * 4 * 5 * 5, blocks: [1, 2]) { blocks in
@@ -92,6 +103,59 @@ import TesseraCore
             let layer = ConvTranspose2d(params, "d", in: 4, out: 3, kernel: 4, stride: 2, padding: 1, inputHeight: 5, inputWidth: 5)
             layer.blockSamples = blocks
             return (layer, params)
+        }
+    }
+
+    /// Linear layers large enough to run their products as two halves (side by side on two threads):
+    /// forward and backward against a float64 computation, and the same bits on one thread and on two.
+    @Test func linearProductsInHalvesMatchTheReference() {
+        var rng = SeededRandom(seed: 21)
+        defer { EngineThreads.configure(1) }
+        // (700 in, 300 out) splits the products' columns; (300 in, 700 out) splits the weight gradient's rows.
+        for (inputs, outputs) in [(700, 300), (300, 700)] {
+            let batch = 6
+            #expect(batch * inputs * outputs >= halvedProductMinimum)
+            let x = (0..<batch * inputs).map { _ in rng.nextUnitFloat() - 0.5 }, dy = (0..<batch * outputs).map { _ in rng.nextUnitFloat() - 0.5 }
+            let initial = (0..<(outputs * inputs + outputs)).map { _ in rng.nextUnitFloat() - 0.5 }
+            func run(threads: Int) -> (y: [Float], dx: [Float], grads: [Float]) {
+                EngineThreads.configure(threads)
+                let params = ParameterSet<Float>()
+                let layer = Linear(params, "l", in: inputs, out: outputs)
+                params.finalize()
+                for i in 0..<params.count { params.values[i] = initial[i] }
+                params.zeroGrads()
+                var y = [Float](repeating: .nan, count: batch * outputs), dx = [Float](repeating: .nan, count: batch * inputs)
+                layer.forward(x, &y, batch: batch, params)
+                dx.withUnsafeMutableBufferPointer { layer.backward(x, dy, $0.baseAddress, batch: batch, params) }
+                return (y, dx, Array(UnsafeBufferPointer(start: params.grads, count: params.count)))
+            }
+            let one = run(threads: 1), two = run(threads: 2)
+            #expect(one.y == two.y && one.dx == two.dx && one.grads == two.grads, "\(inputs)->\(outputs): one thread and two")
+            // float64 reference; the weight is [out, in], then the bias.
+            var y = [Float](), dx = [Float](), grads = [Float](repeating: 0, count: initial.count)
+            for r in 0..<batch {
+                for o in 0..<outputs {
+                    var sum = Double(initial[outputs * inputs + o])
+                    for i in 0..<inputs { sum += Double(x[r * inputs + i]) * Double(initial[o * inputs + i]) }
+                    y.append(Float(sum))
+                }
+                for i in 0..<inputs {
+                    var sum = 0.0
+                    for o in 0..<outputs { sum += Double(dy[r * outputs + o]) * Double(initial[o * inputs + i]) }
+                    dx.append(Float(sum))
+                }
+            }
+            for o in 0..<outputs {
+                for i in 0..<inputs {
+                    var sum = 0.0
+                    for r in 0..<batch { sum += Double(dy[r * outputs + o]) * Double(x[r * inputs + i]) }
+                    grads[o * inputs + i] = Float(sum)
+                }
+                grads[outputs * inputs + o] = Float((0..<batch).reduce(0.0) { $0 + Double(dy[$1 * outputs + o]) })
+            }
+            // Float32 sums of 300-700 products: a few float32 roundings of the largest element.
+            #expect(tensorRelativeError(one.y, y) < 1e-4 && tensorRelativeError(one.dx, dx) < 1e-4, "\(inputs)->\(outputs): y and dx")
+            #expect(tensorRelativeError(one.grads, grads) < 1e-4, "\(inputs)->\(outputs): weight and bias gradients")
         }
     }
 
