@@ -90,35 +90,12 @@ public struct ConvGeometry: Sendable, Equatable {
     }
 }
 
-/// [C, B*P] (channel-major) to [B, C, P] (batch-major), adding a per-channel bias when given, or adding
-/// into the destination with `accumulate`.
-@inlinable func channelMajorToBatch<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
-                                                     positions: Int, bias: UnsafePointer<T>?, accumulate: Bool = false,
-                                                     threads: Int = EngineThreads.current) {
-    nonisolated(unsafe) let (source, target, biases) = (src, dst, bias)
-    parallelFor(batch, threads: threads) { samples in
-        for b in samples {
-            for c in 0..<channels {
-                let from = source + c * batch * positions + b * positions
-                let to = target + (b * channels + c) * positions
-                let v = biases?[c] ?? 0
-                if accumulate {
-                    for i in 0..<positions { to[i] += from[i] + v }
-                } else if biases != nil {
-                    for i in 0..<positions { to[i] = from[i] + v }
-                } else {
-                    to.update(from: from, count: positions)
-                }
-            }
-        }
-    }
-}
-
 /// Adds each channel's sum over [B, C, P] into `sums` (bias gradients), one thread per channel, in sample
 /// order, so the sums do not depend on the thread count.
-@inlinable func addChannelSums<T: EngineScalar>(_ x: UnsafePointer<T>, into sums: UnsafeMutablePointer<T>, channels: Int, batch: Int, positions: Int) {
+@inlinable func addChannelSums<T: EngineScalar>(_ x: UnsafePointer<T>, into sums: UnsafeMutablePointer<T>, channels: Int, batch: Int, positions: Int,
+                                                threads: Int = EngineThreads.current) {
     nonisolated(unsafe) let (source, target) = (x, sums)
-    parallelFor(channels) { range in
+    parallelFor(channels, threads: threads) { range in
         for c in range {
             var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
             for b in 0..<batch {
@@ -135,43 +112,21 @@ public struct ConvGeometry: Sendable, Equatable {
     }
 }
 
-/// y [B, C, P] += bias[c].
-@inlinable func addChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int,
-                                                threads: Int = EngineThreads.current) {
+/// y [B, C, P] = bias[c] (add: += bias[c]).
+@inlinable func applyChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int,
+                                                  add: Bool, threads: Int = EngineThreads.current) {
     nonisolated(unsafe) let (target, biases) = (y, bias)
     parallelFor(batch, threads: threads) { samples in
         for b in samples {
             for c in 0..<channels {
                 let row = target + (b * channels + c) * positions
                 let v = biases[c]
-                for i in 0..<positions { row[i] += v }
-            }
-        }
-    }
-}
-
-/// [B, C, P] to [C, B*P]; optionally adds each channel's sum into `channelSums` (bias gradients). Each channel
-/// is summed by one thread in sample order, so the sums do not depend on the thread count.
-@inlinable func batchToChannelMajor<T: EngineScalar>(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, channels: Int, batch: Int,
-                                                     positions: Int, channelSums: UnsafeMutablePointer<T>? = nil,
-                                                     threads: Int = EngineThreads.current) {
-    nonisolated(unsafe) let (source, target, sums) = (src, dst, channelSums)
-    parallelFor(channels, threads: threads) { range in
-        for c in range {
-            // Four partial sums break the chain of dependent adds (one add per cycle becomes four).
-            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
-            for b in 0..<batch {
-                let from = source + (b * channels + c) * positions
-                (target + c * batch * positions + b * positions).update(from: from, count: positions)
-                guard sums != nil else { continue }
-                var i = 0
-                while i + 4 <= positions {
-                    s0 += from[i]; s1 += from[i + 1]; s2 += from[i + 2]; s3 += from[i + 3]
-                    i += 4
+                if add {
+                    for i in 0..<positions { row[i] += v }
+                } else {
+                    row.update(repeating: v, count: positions)
                 }
-                while i < positions { s0 += from[i]; i += 1 }
             }
-            if let sums { sums[c] += (s0 + s1) + (s2 + s3) }
         }
     }
 }
@@ -209,11 +164,9 @@ public final class Conv2d<T: EngineScalar> {
         laneBlockSize(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch, chosen: blockSamples)
     }
 
-    /// Scratch for one lane: for one block of samples, the column matrix, the channel-major output or
-    /// output gradient, and the column gradient.
+    /// Scratch for one lane: for one block of samples, the column matrix and the column gradient.
     @inlinable func laneWorkspace(batch: Int) -> Int {
-        let n = blockSize(batch: batch) * outHeight * outWidth
-        return 2 * geometry.patch * n + outChannels * n
+        2 * geometry.patch * blockSize(batch: batch) * outHeight * outWidth
     }
 
     /// Weight and bias gradient elements, which every lane after the first sums on its own.
@@ -226,20 +179,23 @@ public final class Conv2d<T: EngineScalar> {
 
     public func flops(batch: Int) -> Double { 2 * Double(outChannels * geometry.patch * batch * outHeight * outWidth) }
 
+    /// One product per sample, from the block's columns straight into the sample's [Cout, P] output, which
+    /// starts as the bias: no channel-major copy of the output to transpose afterwards.
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
         let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
-        let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth
+        let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth, outPlane = outChannels * positions
         let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
         forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace, out = cols + geometry.patch * perBlock * positions
+            let cols = workspace + lane * laneSpace
             forEachBlock(samples, perBlock: perBlock) { first, count in
                 let n = count * positions
                 im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
-                // Y' [Cout, N] = W [Cout, patch] @ cols [patch, N]
-                T.gemm(transA: false, transB: false, m: outChannels, n: n, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
-                       b: cols, ldb: n, beta: 0, c: out, ldc: n)
-                channelMajorToBatch(out, y + first * outChannels * positions, channels: outChannels, batch: count, positions: positions,
-                                    bias: b, threads: threads)
+                if let b { applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: positions, add: false, threads: threads) }
+                for s in 0..<count {
+                    // Y_s [Cout, P] (+)= W [Cout, patch] @ cols_s [patch, P]
+                    T.gemm(transA: false, transB: false, m: outChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                           b: cols + s * positions, ldb: n, beta: b == nil ? 0 : 1, c: y + (first + s) * outPlane, ldc: positions)
+                }
             }
         }
     }
@@ -248,28 +204,32 @@ public final class Conv2d<T: EngineScalar> {
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
         let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
-        let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth
+        let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth, outPlane = outChannels * positions
         let weightCount = outChannels * geometry.patch, gradients = gradientCount
         let partials = workspace + convolutionLanes * laneSpace
         let w = UnsafePointer(p.value(weight)), dW = p.grad(weight), dB = bias.map { p.grad($0) }
         forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace, dOut = cols + geometry.patch * perBlock * positions
-            let dCols = dOut + outChannels * perBlock * positions
+            let cols = workspace + lane * laneSpace, dCols = cols + geometry.patch * perBlock * positions
             let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
             let biasGrad = lane == 0 ? dB : dB.map { _ in weightGrad + weightCount }
             if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
             forEachBlock(samples, perBlock: perBlock) { first, count in
                 let n = count * positions
-                batchToChannelMajor(dy + first * outChannels * positions, dOut, channels: outChannels, batch: count, positions: positions,
-                                    channelSums: biasGrad, threads: threads)
+                if let biasGrad {
+                    addChannelSums(dy + first * outPlane, into: biasGrad, channels: outChannels, batch: count, positions: positions, threads: threads)
+                }
                 im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
-                // dW += dY' @ colsᵀ
-                T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: n, alpha: 1, a: dOut, lda: n, b: cols, ldb: n,
-                       beta: 1, c: weightGrad, ldc: geometry.patch)
+                for s in 0..<count {
+                    // dW += dY_s [Cout, P] @ cols_sᵀ
+                    T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: positions, alpha: 1, a: dy + (first + s) * outPlane,
+                           lda: positions, b: cols + s * positions, ldb: n, beta: 1, c: weightGrad, ldc: geometry.patch)
+                }
                 guard let dx else { return }
-                // dcols = Wᵀ @ dY', then col2im
-                T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: outChannels, alpha: 1, a: w, lda: geometry.patch,
-                       b: dOut, ldb: n, beta: 0, c: dCols, ldc: n)
+                for s in 0..<count {
+                    // dcols_s = Wᵀ @ dY_s
+                    T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: outChannels, alpha: 1, a: w, lda: geometry.patch,
+                           b: dy + (first + s) * outPlane, ldb: positions, beta: 0, c: dCols + s * positions, ldc: n)
+                }
                 col2im(dCols, dx + first * inPlane, geometry, batch: count, accumulate: accumulate, threads: threads)
             }
         }
@@ -316,11 +276,9 @@ public final class ConvTranspose2d<T: EngineScalar> {
         laneBlockSize(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch, chosen: blockSamples)
     }
 
-    /// Scratch for one lane: for one block of samples, the column matrix, the channel-major input and the
-    /// channel-major input gradient.
+    /// Scratch for one lane: the column matrix of one block of samples.
     @inlinable func laneWorkspace(batch: Int) -> Int {
-        let n = blockSize(batch: batch) * inHeight * inWidth
-        return geometry.patch * n + 2 * inChannels * n
+        geometry.patch * blockSize(batch: batch) * inHeight * inWidth
     }
 
     /// Weight gradient elements, which every lane after the first sums on its own (the bias gradient is
@@ -334,52 +292,55 @@ public final class ConvTranspose2d<T: EngineScalar> {
 
     public func flops(batch: Int) -> Double { 2 * Double(inChannels * geometry.patch * batch * inHeight * inWidth) }
 
+    /// One product per sample, from the sample's [Cin, P] input (no channel-major copy) into its columns.
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
         let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
-        let outPlane = outChannels * outHeight * outWidth
+        let outPlane = outChannels * outHeight * outWidth, inPlane = inChannels * positions
         let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
         forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace, xT = cols + geometry.patch * perBlock * positions
+            let cols = workspace + lane * laneSpace
             forEachBlock(samples, perBlock: perBlock) { first, count in
                 let n = count * positions
-                batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions,
-                                    threads: threads)
-                // cols [Cout*k*k, N] = Wᵀ @ X' (W viewed as [Cin, Cout*k*k])
-                T.gemm(transA: true, transB: false, m: geometry.patch, n: n, k: inChannels, alpha: 1, a: w, lda: geometry.patch,
-                       b: xT, ldb: n, beta: 0, c: cols, ldc: n)
+                for s in 0..<count {
+                    // cols_s [Cout*k*k, P] = Wᵀ @ X_s (W viewed as [Cin, Cout*k*k])
+                    T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: inChannels, alpha: 1, a: w, lda: geometry.patch,
+                           b: x + (first + s) * inPlane, ldb: positions, beta: 0, c: cols + s * positions, ldc: n)
+                }
                 col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false, threads: threads)
-                if let b { addChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, threads: threads) }
+                if let b {
+                    applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, add: true,
+                                     threads: threads)
+                }
             }
         }
     }
 
-    /// X' and the columns of dy are made block by block.
+    /// The columns of dy are made block by block.
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
         let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
-        let outPlane = outChannels * outHeight * outWidth, gradients = gradientCount
+        let outPlane = outChannels * outHeight * outWidth, inPlane = inChannels * positions, gradients = gradientCount
         let partials = workspace + convolutionLanes * laneSpace
         let w = UnsafePointer(p.value(weight)), dW = p.grad(weight)
         if let bias { addChannelSums(dy, into: p.grad(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
         forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace, xT = cols + geometry.patch * perBlock * positions
-            let dxT = xT + inChannels * perBlock * positions
+            let cols = workspace + lane * laneSpace
             let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
             if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
             forEachBlock(samples, perBlock: perBlock) { first, count in
                 let n = count * positions
                 im2col(dy + first * outPlane, cols, geometry, batch: count, threads: threads)
-                batchToChannelMajor(x + first * inChannels * positions, xT, channels: inChannels, batch: count, positions: positions,
-                                    threads: threads)
-                // dW [Cin, Cout*k*k] += X' @ dcolsᵀ
-                T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: n, alpha: 1, a: xT, lda: n, b: cols, ldb: n,
-                       beta: 1, c: weightGrad, ldc: geometry.patch)
+                for s in 0..<count {
+                    // dW [Cin, Cout*k*k] += X_s @ dcols_sᵀ
+                    T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: positions, alpha: 1, a: x + (first + s) * inPlane,
+                           lda: positions, b: cols + s * positions, ldb: n, beta: 1, c: weightGrad, ldc: geometry.patch)
+                }
                 guard let dx else { return }
-                // dX' [Cin, N] = W @ dcols, then back to batch-major
-                T.gemm(transA: false, transB: false, m: inChannels, n: n, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
-                       b: cols, ldb: n, beta: 0, c: dxT, ldc: n)
-                channelMajorToBatch(dxT, dx + first * inChannels * positions, channels: inChannels, batch: count, positions: positions,
-                                    bias: nil, accumulate: accumulate, threads: threads)
+                for s in 0..<count {
+                    // dX_s [Cin, P] (+)= W @ dcols_s
+                    T.gemm(transA: false, transB: false, m: inChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                           b: cols + s * positions, ldb: n, beta: accumulate ? 1 : 0, c: dx + (first + s) * inPlane, ldc: positions)
+                }
             }
         }
         addLanePartials(partials, count: gradients, lanes: min(convolutionLanes, batch), weight: dW, weightCount: gradients, bias: nil)
