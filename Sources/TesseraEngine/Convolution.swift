@@ -19,73 +19,75 @@ public struct ConvGeometry: Sendable, Equatable {
     }
 }
 
-/// Column-matrix bytes per block of samples (per lane). A convolution runs over the batch in blocks of
-/// samples whose column matrix stays in cache between the copy that makes it and the product that reads it
-/// (a whole batch's, 33 MB for W2's middle layers, went to memory and back). Measured on W2 with one lane
-/// (`tessera train --json`, three alternating runs each): whole batch 413 samples/s, 4 MB 425, 8 MB 442; with
-/// two lanes side by side (`tessera bench train --no-peers`, two runs of two rounds each, best rounds):
-/// 8 MB 361/357, 4 MB 386/381, 2 MB 431/410, 1 MB 442/378.
+/// Column-matrix bytes per block of samples. A convolution runs over the batch in blocks of samples whose
+/// column matrix stays in cache between the copy that makes it and the products that read it (a whole
+/// batch's, 33 MB for W2's middle layers, went to memory and back). Measured on W2 with each block on both
+/// threads (`tessera train --json`, three alternating runs each): whole batch 413 samples/s, 4 MB 425, 8 MB
+/// 442; with blocks on one thread each, side by side (`tessera bench train --no-peers`, two runs of two
+/// rounds, best rounds): 8 MB 361/357, 4 MB 386/381, 2 MB 431/410, 1 MB 442/378.
 @usableFromInline let columnBlockBytes = 2 << 20
 
-/// Samples per block for a column matrix of `columnsPerSample` elements per sample (at least 1, at most the
-/// batch): `chosen` when given (the tests' choice), else as many as fit `columnBlockBytes`.
-@inlinable func samplesPerBlock<T>(_: T.Type, columnsPerSample: Int, batch: Int, chosen: Int?) -> Int {
-    max(1, min(batch, chosen ?? columnBlockBytes / max(1, columnsPerSample * MemoryLayout<T>.stride)))
-}
+/// A batch is cut into at least this many blocks (when it has the samples), so that blocks dealt to two
+/// threads as they come free leave little for one thread to finish alone.
+@usableFromInline let minimumBlocksPerBatch = 8
 
-/// Calls `body(first, count)` for consecutive blocks of `perBlock` samples.
-@inlinable func forEachBlock(_ samples: Range<Int>, perBlock: Int, _ body: (Int, Int) -> Void) {
-    var first = samples.lowerBound
-    while first < samples.upperBound {
-        let count = min(perBlock, samples.upperBound - first)
-        body(first, count)
-        first += count
+/// How a convolution works through a batch: blocks of samples dealt to the engine's threads as they come
+/// free (`forEachItemDealt`), every thread with its own scratch and single-threaded products (two
+/// single-threaded products side by side measured 1.1-1.5x the rate of the same two products each on two
+/// OpenBLAS threads, up to 3x for a weight gradient: docs/PERFORMANCE.md), and every block summing its own
+/// weight and bias gradients, added up in block order afterwards. The blocks depend only on the batch and
+/// the layer, so the results depend neither on which thread took which block nor on the thread count.
+@usableFromInline struct BlockPlan {
+    @usableFromInline let batch: Int, perBlock: Int, blocks: Int
+    /// Threads the workspace has scratch for, and scratch elements per thread.
+    @usableFromInline let workers: Int, scratch: Int
+    /// Weight and bias gradient elements per block.
+    @usableFromInline let gradients: Int
+
+    /// `columnsPerSample` sizes the blocks (`chosen`: the tests' block size); `scratchPerSample` elements of
+    /// scratch per sample of a block.
+    @inlinable init<T>(_: T.Type, batch: Int, columnsPerSample: Int, chosen: Int?, workers: Int, scratchPerSample: Int, gradients: Int) {
+        let fitting = columnBlockBytes / max(1, columnsPerSample * MemoryLayout<T>.stride)
+        let spread = (batch + minimumBlocksPerBatch - 1) / minimumBlocksPerBatch
+        perBlock = max(1, min(batch, chosen ?? min(fitting, spread)))
+        self.batch = batch
+        blocks = (batch + perBlock - 1) / perBlock
+        self.workers = max(1, workers)
+        scratch = scratchPerSample * perBlock
+        self.gradients = gradients
     }
-}
 
-/// Convolutions split the batch into this many lanes (contiguous parts of the batch), and on as many engine
-/// threads each lane runs on its own thread from its copies to its products, with OpenBLAS on one thread:
-/// two single-threaded products side by side measured 1.1-1.5x the rate of the same two products each on
-/// two threads, and up to 3x for a weight gradient (docs/PERFORMANCE.md). The count is fixed rather than taken
-/// from the thread count so that the results (weight gradients are summed lane by lane) do not depend on it.
-@usableFromInline let convolutionLanes = 2
+    /// Workspace elements: every thread's scratch, then every block's gradient sums.
+    @inlinable var workspace: Int { workers * scratch + blocks * gradients }
 
-/// The samples of `lane` in a batch split into `lanes` contiguous parts.
-@inlinable func laneSamples(_ lane: Int, of lanes: Int, batch: Int) -> Range<Int> {
-    batch * lane / lanes ..< batch * (lane + 1) / lanes
-}
-
-/// Runs `body(lane, samples, threads)` for every lane of a batch: side by side, one engine thread each
-/// with single-threaded products, when the engine has exactly one thread per lane; otherwise one lane after
-/// the other, each with all the threads.
-@inlinable func forEachLane(batch: Int, _ body: (Int, Range<Int>, Int) -> Void) {
-    let lanes = min(convolutionLanes, batch), threads = EngineThreads.current
-    guard lanes > 1 && threads == lanes else {
-        for lane in 0..<lanes { body(lane, laneSamples(lane, of: lanes, batch: batch), threads) }
-        return
+    /// The samples of a block.
+    @inlinable func samples(_ block: Int) -> (first: Int, count: Int) {
+        let first = block * perBlock
+        return (first, min(perBlock, batch - first))
     }
-    sideBySide(lanes) { lane in body(lane, laneSamples(lane, of: lanes, batch: batch), 1) }
-}
 
-/// Samples per block within a lane: blocks of equal size (within one sample) whose column matrix fits
-/// `columnBlockBytes`, or `chosen` (the tests' choice).
-@inlinable func laneBlockSize<T>(_ type: T.Type, columnsPerSample: Int, batch: Int, chosen: Int?) -> Int {
-    let lane = (batch + convolutionLanes - 1) / convolutionLanes
-    let largest = samplesPerBlock(type, columnsPerSample: columnsPerSample, batch: lane, chosen: chosen)
-    let blocks = (lane + largest - 1) / largest
-    return max(1, (lane + blocks - 1) / blocks)
-}
+    @inlinable func scratch<T>(_ workspace: UnsafeMutablePointer<T>, worker: Int) -> UnsafeMutablePointer<T> { workspace + worker * scratch }
+    @inlinable func gradients<T>(_ workspace: UnsafeMutablePointer<T>, block: Int) -> UnsafeMutablePointer<T> {
+        workspace + workers * scratch + block * gradients
+    }
 
-/// Adds the weight (and bias) gradients that lanes after the first summed into their own buffers
-/// (`partials`, `count` elements per lane) to the first lane's, which went straight into the parameters'
-/// gradients, in lane order.
-@inlinable func addLanePartials<T: EngineScalar>(_ partials: UnsafePointer<T>, count: Int, lanes: Int, weight: UnsafeMutablePointer<T>,
-                                               weightCount: Int, bias: UnsafeMutablePointer<T>?) {
-    for lane in 1..<max(lanes, 1) {
-        let partial = partials + (lane - 1) * count
-        for i in 0..<weightCount { weight[i] += partial[i] }
-        if let bias {
-            for i in 0..<(count - weightCount) { bias[i] += partial[weightCount + i] }
+    /// Runs `body(block, scratch)` for every block, dealt to the threads (as many as the workspace holds).
+    @inlinable func forEachBlock<T>(_ workspace: UnsafeMutablePointer<T>, _ body: (Int, UnsafeMutablePointer<T>) -> Void) {
+        forEachItemDealt(blocks, workers: min(workers, EngineThreads.current)) { block, worker in body(block, scratch(workspace, worker: worker)) }
+    }
+
+    /// Adds the blocks' gradient sums, in block order, to the weight gradient (the first `weightCount`
+    /// elements of each block's) and the bias gradient (the rest).
+    @inlinable func addBlockGradients<T: EngineScalar>(_ workspace: UnsafeMutablePointer<T>, weight: UnsafeMutablePointer<T>, weightCount: Int,
+                                                       bias: UnsafeMutablePointer<T>?) {
+        nonisolated(unsafe) let (first, weights, biases) = (gradients(workspace, block: 0), weight, bias)
+        let (stride, blockCount) = (gradients, blocks)
+        parallelFor(stride, minimumPerThread: 1 << 14) { elements in
+            for i in elements {
+                var sum: T = 0
+                for block in 0..<blockCount { sum += first[block * stride + i] }
+                if i < weightCount { weights[i] += sum } else { biases?[i - weightCount] += sum }
+            }
         }
     }
 }
@@ -156,25 +158,26 @@ public final class Conv2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of a lane; nil: as many as fit `columnBlockBytes`. Only the tests set it (to
-    /// compare blocks with the whole batch), before the workspace is sized.
+    /// Samples per block; nil: chosen by `BlockPlan`. Only the tests set it (to compare blocks with the
+    /// whole batch), before the workspace is sized.
     @usableFromInline var blockSamples: Int?
+    /// The threads the workspace holds scratch for: the engine's when it was sized.
+    @usableFromInline var workers = 1
 
-    @inlinable func blockSize(batch: Int) -> Int {
-        laneBlockSize(T.self, columnsPerSample: geometry.patch * outHeight * outWidth, batch: batch, chosen: blockSamples)
-    }
-
-    /// Scratch for one lane: for one block of samples, the column matrix and the column gradient.
-    @inlinable func laneWorkspace(batch: Int) -> Int {
-        2 * geometry.patch * blockSize(batch: batch) * outHeight * outWidth
-    }
-
-    /// Weight and bias gradient elements, which every lane after the first sums on its own.
+    /// Weight and bias gradient elements.
     @inlinable var gradientCount: Int { outChannels * geometry.patch + (bias == nil ? 0 : outChannels) }
 
-    /// Scratch elements needed for a batch: every lane's, then the later lanes' gradient sums.
+    /// Per block: the column matrix and the column gradient (scratch), and the block's gradient sums.
+    @inlinable func plan(batch: Int) -> BlockPlan {
+        let columns = geometry.patch * outHeight * outWidth
+        return BlockPlan(T.self, batch: batch, columnsPerSample: columns, chosen: blockSamples, workers: workers, scratchPerSample: 2 * columns,
+                         gradients: gradientCount)
+    }
+
+    /// Scratch elements needed for a batch, on the engine's current thread count.
     public func workspace(batch: Int) -> Int {
-        convolutionLanes * laneWorkspace(batch: batch) + (convolutionLanes - 1) * gradientCount
+        workers = EngineThreads.current
+        return plan(batch: batch).workspace
     }
 
     public func flops(batch: Int) -> Double { 2 * Double(outChannels * geometry.patch * batch * outHeight * outWidth) }
@@ -182,20 +185,18 @@ public final class Conv2d<T: EngineScalar> {
     /// One product per sample, from the block's columns straight into the sample's [Cout, P] output, which
     /// starts as the bias: no channel-major copy of the output to transpose afterwards.
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
+        let positions = outHeight * outWidth, plan = plan(batch: batch)
         let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth, outPlane = outChannels * positions
         let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
-        forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace
-            forEachBlock(samples, perBlock: perBlock) { first, count in
-                let n = count * positions
-                im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
-                if let b { applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: positions, add: false, threads: threads) }
-                for s in 0..<count {
-                    // Y_s [Cout, P] (+)= W [Cout, patch] @ cols_s [patch, P]
-                    T.gemm(transA: false, transB: false, m: outChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
-                           b: cols + s * positions, ldb: n, beta: b == nil ? 0 : 1, c: y + (first + s) * outPlane, ldc: positions)
-                }
+        plan.forEachBlock(workspace) { block, cols in
+            let (first, count) = plan.samples(block)
+            let n = count * positions
+            im2col(x + first * inPlane, cols, geometry, batch: count, threads: 1)
+            if let b { applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: positions, add: false, threads: 1) }
+            for s in 0..<count {
+                // Y_s [Cout, P] (+)= W [Cout, patch] @ cols_s [patch, P]
+                T.gemm(transA: false, transB: false, m: outChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                       b: cols + s * positions, ldb: n, beta: b == nil ? 0 : 1, c: y + (first + s) * outPlane, ldc: positions)
             }
         }
     }
@@ -203,37 +204,33 @@ public final class Conv2d<T: EngineScalar> {
     /// The columns are made again from x block by block (cheaper than keeping a whole batch's in memory).
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = outHeight * outWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
+        let positions = outHeight * outWidth, plan = plan(batch: batch)
         let inPlane = geometry.channels * geometry.inHeight * geometry.inWidth, outPlane = outChannels * positions
-        let weightCount = outChannels * geometry.patch, gradients = gradientCount
-        let partials = workspace + convolutionLanes * laneSpace
-        let w = UnsafePointer(p.value(weight)), dW = p.grad(weight), dB = bias.map { p.grad($0) }
-        forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace, dCols = cols + geometry.patch * perBlock * positions
-            let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
-            let biasGrad = lane == 0 ? dB : dB.map { _ in weightGrad + weightCount }
-            if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
-            forEachBlock(samples, perBlock: perBlock) { first, count in
-                let n = count * positions
-                if let biasGrad {
-                    addChannelSums(dy + first * outPlane, into: biasGrad, channels: outChannels, batch: count, positions: positions, threads: threads)
-                }
-                im2col(x + first * inPlane, cols, geometry, batch: count, threads: threads)
-                for s in 0..<count {
-                    // dW += dY_s [Cout, P] @ cols_sᵀ
-                    T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: positions, alpha: 1, a: dy + (first + s) * outPlane,
-                           lda: positions, b: cols + s * positions, ldb: n, beta: 1, c: weightGrad, ldc: geometry.patch)
-                }
-                guard let dx else { return }
-                for s in 0..<count {
-                    // dcols_s = Wᵀ @ dY_s
-                    T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: outChannels, alpha: 1, a: w, lda: geometry.patch,
-                           b: dy + (first + s) * outPlane, ldb: positions, beta: 0, c: dCols + s * positions, ldc: n)
-                }
-                col2im(dCols, dx + first * inPlane, geometry, batch: count, accumulate: accumulate, threads: threads)
+        let weightCount = outChannels * geometry.patch, hasBias = bias != nil
+        let w = UnsafePointer(p.value(weight))
+        plan.forEachBlock(workspace) { block, cols in
+            let (first, count) = plan.samples(block)
+            let n = count * positions, dCols = cols + geometry.patch * n
+            let weightGrad = plan.gradients(workspace, block: block)
+            if hasBias {
+                (weightGrad + weightCount).update(repeating: 0, count: outChannels)
+                addChannelSums(dy + first * outPlane, into: weightGrad + weightCount, channels: outChannels, batch: count, positions: positions, threads: 1)
             }
+            im2col(x + first * inPlane, cols, geometry, batch: count, threads: 1)
+            for s in 0..<count {
+                // dW_block (+)= dY_s [Cout, P] @ cols_sᵀ
+                T.gemm(transA: false, transB: true, m: outChannels, n: geometry.patch, k: positions, alpha: 1, a: dy + (first + s) * outPlane,
+                       lda: positions, b: cols + s * positions, ldb: n, beta: s == 0 ? 0 : 1, c: weightGrad, ldc: geometry.patch)
+            }
+            guard let dx else { return }
+            for s in 0..<count {
+                // dcols_s = Wᵀ @ dY_s
+                T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: outChannels, alpha: 1, a: w, lda: geometry.patch,
+                       b: dy + (first + s) * outPlane, ldb: positions, beta: 0, c: dCols + s * positions, ldc: n)
+            }
+            col2im(dCols, dx + first * inPlane, geometry, batch: count, accumulate: accumulate, threads: 1)
         }
-        addLanePartials(partials, count: gradients, lanes: min(convolutionLanes, batch), weight: dW, weightCount: weightCount, bias: dB)
+        plan.addBlockGradients(workspace, weight: p.grad(weight), weightCount: weightCount, bias: bias.map { p.grad($0) })
     }
 }
 
@@ -269,48 +266,45 @@ public final class ConvTranspose2d<T: EngineScalar> {
         params.pytorchDefault(weight: weight, bias: bias, fanIn: geometry.patch, &rng)
     }
 
-    /// Samples per block of a lane; nil: as many as fit `columnBlockBytes` (see Conv2d).
+    /// Samples per block; nil: chosen by `BlockPlan` (see Conv2d).
     @usableFromInline var blockSamples: Int?
+    /// The threads the workspace holds scratch for: the engine's when it was sized.
+    @usableFromInline var workers = 1
 
-    @inlinable func blockSize(batch: Int) -> Int {
-        laneBlockSize(T.self, columnsPerSample: geometry.patch * inHeight * inWidth, batch: batch, chosen: blockSamples)
+    /// Weight and bias gradient elements.
+    @inlinable var gradientCount: Int { inChannels * geometry.patch + (bias == nil ? 0 : outChannels) }
+
+    /// Per block: the column matrix (scratch) and the block's gradient sums.
+    @inlinable func plan(batch: Int) -> BlockPlan {
+        let columns = geometry.patch * inHeight * inWidth
+        return BlockPlan(T.self, batch: batch, columnsPerSample: columns, chosen: blockSamples, workers: workers, scratchPerSample: columns,
+                         gradients: gradientCount)
     }
 
-    /// Scratch for one lane: the column matrix of one block of samples.
-    @inlinable func laneWorkspace(batch: Int) -> Int {
-        geometry.patch * blockSize(batch: batch) * inHeight * inWidth
-    }
-
-    /// Weight gradient elements, which every lane after the first sums on its own (the bias gradient is
-    /// summed over the whole batch at once).
-    @inlinable var gradientCount: Int { inChannels * geometry.patch }
-
-    /// Scratch elements for a batch: every lane's, then the later lanes' weight gradient sums.
+    /// Scratch elements for a batch, on the engine's current thread count.
     public func workspace(batch: Int) -> Int {
-        convolutionLanes * laneWorkspace(batch: batch) + (convolutionLanes - 1) * gradientCount
+        workers = EngineThreads.current
+        return plan(batch: batch).workspace
     }
 
     public func flops(batch: Int) -> Double { 2 * Double(inChannels * geometry.patch * batch * inHeight * inWidth) }
 
     /// One product per sample, from the sample's [Cin, P] input (no channel-major copy) into its columns.
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
+        let positions = inHeight * inWidth, plan = plan(batch: batch)
         let outPlane = outChannels * outHeight * outWidth, inPlane = inChannels * positions
         let w = UnsafePointer(p.value(weight)), b = bias.map { UnsafePointer(p.value($0)) }
-        forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace
-            forEachBlock(samples, perBlock: perBlock) { first, count in
-                let n = count * positions
-                for s in 0..<count {
-                    // cols_s [Cout*k*k, P] = Wᵀ @ X_s (W viewed as [Cin, Cout*k*k])
-                    T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: inChannels, alpha: 1, a: w, lda: geometry.patch,
-                           b: x + (first + s) * inPlane, ldb: positions, beta: 0, c: cols + s * positions, ldc: n)
-                }
-                col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false, threads: threads)
-                if let b {
-                    applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, add: true,
-                                     threads: threads)
-                }
+        plan.forEachBlock(workspace) { block, cols in
+            let (first, count) = plan.samples(block)
+            let n = count * positions
+            for s in 0..<count {
+                // cols_s [Cout*k*k, P] = Wᵀ @ X_s (W viewed as [Cin, Cout*k*k])
+                T.gemm(transA: true, transB: false, m: geometry.patch, n: positions, k: inChannels, alpha: 1, a: w, lda: geometry.patch,
+                       b: x + (first + s) * inPlane, ldb: positions, beta: 0, c: cols + s * positions, ldc: n)
+            }
+            col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false, threads: 1)
+            if let b {
+                applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, add: true, threads: 1)
             }
         }
     }
@@ -318,31 +312,32 @@ public final class ConvTranspose2d<T: EngineScalar> {
     /// The columns of dy are made block by block.
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>, workspace: UnsafeMutablePointer<T>) {
-        let positions = inHeight * inWidth, perBlock = blockSize(batch: batch), laneSpace = laneWorkspace(batch: batch)
-        let outPlane = outChannels * outHeight * outWidth, inPlane = inChannels * positions, gradients = gradientCount
-        let partials = workspace + convolutionLanes * laneSpace
-        let w = UnsafePointer(p.value(weight)), dW = p.grad(weight)
-        if let bias { addChannelSums(dy, into: p.grad(bias), channels: outChannels, batch: batch, positions: outHeight * outWidth) }
-        forEachLane(batch: batch) { lane, samples, threads in
-            let cols = workspace + lane * laneSpace
-            let weightGrad = lane == 0 ? dW : partials + (lane - 1) * gradients
-            if lane > 0 { weightGrad.update(repeating: 0, count: gradients) }
-            forEachBlock(samples, perBlock: perBlock) { first, count in
-                let n = count * positions
-                im2col(dy + first * outPlane, cols, geometry, batch: count, threads: threads)
-                for s in 0..<count {
-                    // dW [Cin, Cout*k*k] += X_s @ dcols_sᵀ
-                    T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: positions, alpha: 1, a: x + (first + s) * inPlane,
-                           lda: positions, b: cols + s * positions, ldb: n, beta: 1, c: weightGrad, ldc: geometry.patch)
-                }
-                guard let dx else { return }
-                for s in 0..<count {
-                    // dX_s [Cin, P] (+)= W @ dcols_s
-                    T.gemm(transA: false, transB: false, m: inChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
-                           b: cols + s * positions, ldb: n, beta: accumulate ? 1 : 0, c: dx + (first + s) * inPlane, ldc: positions)
-                }
+        let positions = inHeight * inWidth, plan = plan(batch: batch)
+        let outPlane = outChannels * outHeight * outWidth, inPlane = inChannels * positions
+        let weightCount = inChannels * geometry.patch, hasBias = bias != nil
+        let w = UnsafePointer(p.value(weight))
+        plan.forEachBlock(workspace) { block, cols in
+            let (first, count) = plan.samples(block)
+            let n = count * positions
+            let weightGrad = plan.gradients(workspace, block: block)
+            if hasBias {
+                (weightGrad + weightCount).update(repeating: 0, count: outChannels)
+                addChannelSums(dy + first * outPlane, into: weightGrad + weightCount, channels: outChannels, batch: count,
+                               positions: outHeight * outWidth, threads: 1)
+            }
+            im2col(dy + first * outPlane, cols, geometry, batch: count, threads: 1)
+            for s in 0..<count {
+                // dW_block [Cin, Cout*k*k] (+)= X_s @ dcols_sᵀ
+                T.gemm(transA: false, transB: true, m: inChannels, n: geometry.patch, k: positions, alpha: 1, a: x + (first + s) * inPlane,
+                       lda: positions, b: cols + s * positions, ldb: n, beta: s == 0 ? 0 : 1, c: weightGrad, ldc: geometry.patch)
+            }
+            guard let dx else { return }
+            for s in 0..<count {
+                // dX_s [Cin, P] (+)= W @ dcols_s
+                T.gemm(transA: false, transB: false, m: inChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
+                       b: cols + s * positions, ldb: n, beta: accumulate ? 1 : 0, c: dx + (first + s) * inPlane, ldc: positions)
             }
         }
-        addLanePartials(partials, count: gradients, lanes: min(convolutionLanes, batch), weight: dW, weightCount: gradients, bias: nil)
+        plan.addBlockGradients(workspace, weight: p.grad(weight), weightCount: weightCount, bias: bias.map { p.grad($0) })
     }
 }

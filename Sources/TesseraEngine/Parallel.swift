@@ -1,5 +1,6 @@
 // The engine's own threads (im2col, col2im, per-sample loops), sized by the same setting as OpenBLAS's.
 import Dispatch
+import Synchronization
 import TesseraBLAS
 
 /// How many threads the engine uses, for its own loops and for OpenBLAS alike.
@@ -23,6 +24,41 @@ public enum EngineThreads {
     }
 }
 
+/// The next item to hand out, shared by the threads of `forEachItemDealt`.
+@usableFromInline final class ItemCounter: Sendable {
+    @usableFromInline let next = Atomic<Int>(0)
+    @usableFromInline init() {}
+    @inlinable func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
+}
+
+/// Runs `body(item, worker)` for every item in `0..<n`, handed out one at a time to `workers` threads as
+/// each comes free (`worker`, in `0..<workers`, names the thread's scratch), with OpenBLAS on one thread,
+/// since the threads' products run side by side. Which thread takes an item varies from run to run, so an
+/// item must write only its own outputs; one worker takes the items in order. Items dealt out as threads
+/// come free, rather than a fixed share per thread, absorb the uneven speed of this VM's cores: with fixed
+/// halves of the batch, the first thread done waited 8-10 ms per W2 step for the other.
+@inlinable
+func forEachItemDealt(_ n: Int, workers: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
+    let workers = min(workers, n)
+    guard workers > 1 else {
+        for item in 0..<n { body(item, 0) }
+        return
+    }
+    let counter = ItemCounter()
+    EngineThreads.setConcurrentProductCallers(workers)
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let work = body
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var item = counter.take()
+            while item < n {
+                work(item, worker)
+                item = counter.take()
+            }
+        }
+    }
+    EngineThreads.setConcurrentProductCallers(1)
+}
+
 /// Runs `body(0)`, ..., `body(n - 1)` on `n` threads at once, each issuing single-threaded products.
 @inlinable
 func sideBySide(_ n: Int, _ body: (Int) -> Void) {
@@ -33,7 +69,6 @@ func sideBySide(_ n: Int, _ body: (Int) -> Void) {
     }
     EngineThreads.setConcurrentProductCallers(1)
 }
-
 /// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads. The closure does
 /// not escape, so a call allocates nothing.
 @inlinable
