@@ -72,38 +72,31 @@ public protocol ConvolutionLayer: GemmLayer {
 extension Conv2d: ConvolutionLayer {}
 extension ConvTranspose2d: ConvolutionLayer {}
 
-/// Products of at least this many multiply-adds run as two halves side by side (`gemmInHalves`); below
-/// it, waking a second thread costs more than it saves.
+/// Products of at least this many multiply-adds run as two halves (`gemmInHalves`); below it, waking a
+/// second thread costs more than it saves.
 @usableFromInline let halvedProductMinimum = 1 << 20
 
 /// C = alpha op(A) op(B) + beta C as two halves of C, split across its longer side, when the product is
-/// large enough: side by side, each on one engine thread with single-threaded OpenBLAS, when the engine
-/// has two threads (over W2's linear layers, 13% less time than each whole product on two OpenBLAS threads:
-/// docs/PERFORMANCE.md), else one after the other. The split depends only on the shape, so the results do
-/// not depend on the thread count.
+/// large enough: side by side on two engine threads, each on single-threaded OpenBLAS (over W2's linear
+/// layers, 13% less time than each whole product on two OpenBLAS threads: docs/PERFORMANCE.md), else one
+/// after the other. Three or four parts dealt as threads come free measured no faster on W2. The split
+/// depends only on the shape, so the results do not depend on the thread count.
 @inlinable
 func gemmInHalves<T: EngineScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int,
                                    b: UnsafePointer<T>, ldb: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
-    guard m * n * k >= halvedProductMinimum, max(m, n) >= 2 else {
+    let splitColumns = n >= m, long = max(m, n)
+    guard m * n * k >= halvedProductMinimum, long >= 2 else {
         T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
-    let splitColumns = n >= m
-    let first = (splitColumns ? n : m) / 2
-    func half(_ index: Int) {
-        let start = index == 0 ? 0 : first
+    forEachItemDealt(2, workers: EngineThreads.current) { half, _ in
+        let start = half == 0 ? 0 : long / 2, count = half == 0 ? long / 2 : long - long / 2
         if splitColumns {
-            T.gemm(transA: transA, transB: transB, m: m, n: index == 0 ? first : n - first, k: k, alpha: alpha, a: a, lda: lda,
+            T.gemm(transA: transA, transB: transB, m: m, n: count, k: k, alpha: alpha, a: a, lda: lda,
                    b: b + (transB ? start * ldb : start), ldb: ldb, beta: beta, c: c + start, ldc: ldc)
         } else {
-            T.gemm(transA: transA, transB: transB, m: index == 0 ? first : m - first, n: n, k: k, alpha: alpha,
+            T.gemm(transA: transA, transB: transB, m: count, n: n, k: k, alpha: alpha,
                    a: a + (transA ? start : start * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
         }
-    }
-    if EngineThreads.current == 2 {
-        sideBySide(2) { half($0) }
-    } else {
-        half(0)
-        half(1)
     }
 }

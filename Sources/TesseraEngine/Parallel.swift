@@ -1,4 +1,5 @@
-// The engine's own threads (im2col, col2im, per-sample loops), sized by the same setting as OpenBLAS's.
+// The engine's own threads (element-wise passes, blocks of a convolution, halves of a product), sized by the
+// same setting as OpenBLAS's.
 import Dispatch
 import Synchronization
 import TesseraBLAS
@@ -7,8 +8,9 @@ import TesseraBLAS
 public enum EngineThreads {
     @usableFromInline nonisolated(unsafe) static var count = 1
 
-    /// Sets both the engine's and OpenBLAS's thread count. The engine's loops and BLAS calls run one after
-    /// the other, never together, so the two pools do not oversubscribe the cores.
+    /// Sets both the engine's and OpenBLAS's thread count. OpenBLAS's threads run only while the engine's
+    /// wait for a product, and products issued from several engine threads at once run on one OpenBLAS
+    /// thread each (`forEachItemDealt`), so the two pools do not oversubscribe the cores.
     public static func configure(_ threads: Int) {
         count = max(1, threads)
         BLAS.setThreads(count)
@@ -59,16 +61,6 @@ func forEachItemDealt(_ n: Int, workers: Int, _ body: (_ item: Int, _ worker: In
     EngineThreads.setConcurrentProductCallers(1)
 }
 
-/// Runs `body(0)`, ..., `body(n - 1)` on `n` threads at once, each issuing single-threaded products.
-@inlinable
-func sideBySide(_ n: Int, _ body: (Int) -> Void) {
-    EngineThreads.setConcurrentProductCallers(n)
-    withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let work = body
-        DispatchQueue.concurrentPerform(iterations: n) { work($0) }
-    }
-    EngineThreads.setConcurrentProductCallers(1)
-}
 /// Runs `body(chunk)` for `0..<n` split into contiguous chunks over the engine's threads. The closure does
 /// not escape, so a call allocates nothing.
 @inlinable
