@@ -56,8 +56,9 @@ extension ConvTranspose2d: GemmLayer {
 }
 
 /// A convolution (or transposed convolution): forward and backward through a workspace planned per batch.
-/// The workspace is scratch for one block of samples; nothing in it is carried from forward to backward.
-/// The shapes above are those of a whole batch: the layers issue the same products block by block.
+/// The workspace is every thread's scratch for one block of samples, and every block's gradient sums;
+/// nothing in it is carried from forward to backward. The shapes above are those of a whole batch: the
+/// layers issue the same products sample by sample (`BlockPlan`).
 public protocol ConvolutionLayer: GemmLayer {
     associatedtype Scalar: EngineScalar
     /// Workspace elements for `batch` samples.
