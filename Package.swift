@@ -67,15 +67,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
-        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
+        // Shared by the test targets: temporary folders removed when the test process exits.
+        .target(name: "TesseraTestSupport", path: "Tests/TesseraTestSupport"),
+        .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraTestSupport", "TesseraCore"]),
         .testTarget(name: "TesseraImageTests", dependencies: ["TesseraImage", "TesseraCore"]),
         .testTarget(name: "TesseraAudioTests", dependencies: ["TesseraAudio", "TesseraCore"]),
         .testTarget(name: "TesseraTextTests", dependencies: ["TesseraText", "TesseraCore"]),
-        .testTarget(name: "TesseraIngestTests", dependencies: ["TesseraIngest", "TesseraShards", "TesseraCore"]),
-        .testTarget(name: "TesseraShardsTests", dependencies: ["TesseraShards", "TesseraCore"]),
+        .testTarget(name: "TesseraIngestTests", dependencies: ["TesseraTestSupport", "TesseraIngest", "TesseraShards", "TesseraCore"]),
+        .testTarget(name: "TesseraShardsTests", dependencies: ["TesseraTestSupport", "TesseraShards", "TesseraCore"]),
         .testTarget(name: "TesseraEngineTests", dependencies: ["TesseraEngine", "TesseraCore", "TesseraBLAS"]),
-        .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTrain", "TesseraIngest", "TesseraShards", "TesseraEngine", "TesseraCore"]),
-        .testTarget(name: "CLITests", dependencies: ["TesseraCore"]),
+        .testTarget(name: "TesseraTrainTests", dependencies: ["TesseraTestSupport", "TesseraTrain", "TesseraIngest", "TesseraShards", "TesseraEngine", "TesseraCore"]),
+        .testTarget(name: "CLITests", dependencies: ["TesseraTestSupport", "TesseraCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 /// The built `tessera` binary, beside the test bundle in the build folder.
 let tesseraBinary: String = {
@@ -33,8 +34,3 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
-func temporaryFolder(_ label: String = "cli") throws -> String {
-    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 @Suite struct DecodeImageCLITests {
     let images = packageRoot + "/fixtures/images/"

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 @Suite struct DecodeTextCLITests {
     @Test func summaryShowAndTensors() throws {

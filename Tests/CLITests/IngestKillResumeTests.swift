@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 /// Kills `tessera ingest` with SIGKILL at ten seeded moments and resumes each time: the final output must be
 /// byte-identical to an uninterrupted run.

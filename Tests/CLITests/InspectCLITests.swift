@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 @Suite struct InspectCLITests {
     let fixture = packageRoot + "/fixtures/safetensors/python_torch.safetensors"

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TesseraCore
+import TesseraTestSupport
 
 /// The release binary when `make test` (or `swift build -c release`) built it: training runs of a few hundred
 /// steps take minutes in a debug build, where the engine's generic code is neither specialised nor vectorised.

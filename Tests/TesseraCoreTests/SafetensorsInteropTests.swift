@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TesseraCore
+import TesseraTestSupport
 
 /// Interop both ways with the reference implementation (Python `safetensors` + numpy).
 @Suite struct SafetensorsInteropTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TesseraCore
+import TesseraTestSupport
 
 /// Builds a safetensors file by hand: the length prefix (or a forced one), the header text, the data.
 private func rawFile(header: String, data: [UInt8] = [], declaredLength: UInt64? = nil) -> [UInt8] {

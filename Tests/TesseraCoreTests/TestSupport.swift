@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCore
+import TesseraTestSupport
 
 /// The package's root folder, found from this file's path.
 let packageRoot: String = {
@@ -8,12 +9,6 @@ let packageRoot: String = {
     return url.path
 }()
 
-/// A fresh temporary folder for one test.
-func temporaryFolder(_ label: String = "test") throws -> String {
-    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// Runs a program and returns its exit status, standard output and standard error.
 @discardableResult

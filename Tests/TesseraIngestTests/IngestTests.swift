@@ -3,6 +3,7 @@ import Testing
 import TesseraCore
 import TesseraShards
 @testable import TesseraIngest
+import TesseraTestSupport
 
 let packageRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
@@ -13,11 +14,6 @@ let packageRoot: String = {
 let corpus = packageRoot + "/fixtures/corpus"
 let bertTokenizer = packageRoot + "/fixtures/text/tokenizers/bert-wordpiece.json"
 
-func temporaryFolder(_ label: String = "ingest") throws -> String {
-    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 func sampleConfig(_ inputs: [String] = [corpus]) -> IngestConfig {
     var config = IngestConfig()

@@ -1,6 +1,7 @@
 import Testing
 import TesseraCore
 import TesseraShards
+import TesseraTestSupport
 
 /// One batch reused shard after shard (as ingest does) writes each shard from its own samples alone.
 @Suite struct ShardBatchTests {

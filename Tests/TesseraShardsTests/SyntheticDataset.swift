@@ -1,12 +1,8 @@
 import Foundation
 import TesseraCore
 import TesseraShards
+import TesseraTestSupport
 
-func temporaryFolder(_ label: String) throws -> String {
-    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// A dataset whose every value tells which sample it came from: sample i has label i, image bytes
 /// (i + c + p) % 251, mel values i + 0.001 p, text ids [i, i+1, ...] and masks from i (every 5th sample has no

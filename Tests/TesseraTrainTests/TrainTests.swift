@@ -4,6 +4,7 @@ import TesseraCore
 import TesseraIngest
 import TesseraShards
 @testable import TesseraTrain
+import TesseraTestSupport
 
 let packageRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
@@ -11,11 +12,6 @@ let packageRoot: String = {
     return url.path
 }()
 
-func temporaryFolder(_ label: String) throws -> String {
-    let path = NSTemporaryDirectory() + "tessera-\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// fixtures/digits (the spoken-digit triad's small subset: 180 train, 60 val) ingested with 32x32 images.
 let digitsDataset: String? = {
