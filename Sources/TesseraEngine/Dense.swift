@@ -28,8 +28,8 @@ public final class Linear<T: EngineScalar> {
     @inlinable public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, batch: Int, _ p: ParameterSet<T>) {
         guard let bias else {
             // y = x @ Wᵀ
-            gemmInHalves(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
-                   b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+            gemmsInHalves(GemmCall(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+                                   b: p.value(weight), ldb: inFeatures, beta: 0, c: y, ldc: outFeatures))
             return
         }
         // y = b + x @ Wᵀ, as PyTorch's addmm: the rows start as the bias and the product is added onto them
@@ -38,16 +38,13 @@ public final class Linear<T: EngineScalar> {
         parallelFor(batch, threads: passThreads(batch: batch)) { range in
             for r in range { (rows + r * width).update(from: b, count: width) }
         }
-        gemmInHalves(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
-               b: p.value(weight), ldb: inFeatures, beta: 1, c: y, ldc: outFeatures)
+        gemmsInHalves(GemmCall(transA: false, transB: true, m: batch, n: outFeatures, k: inFeatures, alpha: 1, a: x, lda: inFeatures,
+                               b: p.value(weight), ldb: inFeatures, beta: 1, c: y, ldc: outFeatures))
     }
 
     /// Accumulates dW and db; writes (or adds to, with `accumulate`) dx when given.
     @inlinable public func backward(_ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>?, accumulate: Bool = false,
                          batch: Int, _ p: ParameterSet<T>) {
-        // dW += dyᵀ @ x
-        gemmInHalves(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
-               b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
         if let bias {
             // Each column summed over the rows in order, whichever thread takes it: the same sums for any
             // thread count.
@@ -59,11 +56,14 @@ public final class Linear<T: EngineScalar> {
                 }
             }
         }
-        if let dx {
-            // dx = dy @ W
-            gemmInHalves(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: outFeatures,
-                   b: p.value(weight), ldb: inFeatures, beta: accumulate ? 1 : 0, c: dx, ldc: inFeatures)
+        // dW += dyᵀ @ x and dx (+)= dy @ W, their halves dealt together
+        let weightGradient = GemmCall(transA: true, transB: false, m: outFeatures, n: inFeatures, k: batch, alpha: 1, a: dy, lda: outFeatures,
+                                      b: x, ldb: inFeatures, beta: 1, c: p.grad(weight), ldc: inFeatures)
+        let inputGradient = dx.map {
+            GemmCall(transA: false, transB: false, m: batch, n: inFeatures, k: outFeatures, alpha: 1, a: dy, lda: outFeatures,
+                     b: UnsafePointer(p.value(weight)), ldb: inFeatures, beta: accumulate ? 1 : 0, c: $0, ldc: inFeatures)
         }
+        gemmsInHalves(weightGradient, inputGradient)
     }
 }
 

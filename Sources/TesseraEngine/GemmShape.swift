@@ -73,31 +73,51 @@ public protocol ConvolutionLayer: GemmLayer {
 extension Conv2d: ConvolutionLayer {}
 extension ConvTranspose2d: ConvolutionLayer {}
 
-/// Products of at least this many multiply-adds run as two halves (`gemmInHalves`); below it, waking a
+/// Products of at least this many multiply-adds run as two halves (`gemmsInHalves`); below it, waking a
 /// second thread costs more than it saves.
 @usableFromInline let halvedProductMinimum = 1 << 20
 
-/// C = alpha op(A) op(B) + beta C as two halves of C, split across its longer side, when the product is
-/// large enough: side by side on two engine threads, each on single-threaded OpenBLAS (over W2's linear
-/// layers, 13% less time than each whole product on two OpenBLAS threads: docs/PERFORMANCE.md), else one
-/// after the other. Three or four parts dealt as threads come free measured no faster on W2. The split
-/// depends only on the shape, so the results do not depend on the thread count.
-@inlinable
-func gemmInHalves<T: EngineScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int,
-                                   b: UnsafePointer<T>, ldb: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
-    let splitColumns = n >= m, long = max(m, n)
-    guard m * n * k >= halvedProductMinimum, long >= 2 else {
-        T.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        return
+/// One matrix product's arguments: C = alpha op(A) op(B) + beta C (see `EngineScalar.gemm`).
+@usableFromInline struct GemmCall<T: EngineScalar> {
+    @usableFromInline let transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int
+    @usableFromInline let b: UnsafePointer<T>, ldb: Int, beta: T, c: UnsafeMutablePointer<T>, ldc: Int
+
+    @inlinable init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                    beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+        (self.transA, self.transB, self.m, self.n, self.k, self.alpha, self.a, self.lda) = (transA, transB, m, n, k, alpha, a, lda)
+        (self.b, self.ldb, self.beta, self.c, self.ldc) = (b, ldb, beta, c, ldc)
     }
-    forEachItemDealt(2, workers: EngineThreads.current) { half, _ in
-        let start = half == 0 ? 0 : long / 2, count = half == 0 ? long / 2 : long - long / 2
-        if splitColumns {
+
+    /// Two halves when the product is large enough, else one whole.
+    @inlinable var parts: Int { m * n * k >= halvedProductMinimum && max(m, n) >= 2 ? 2 : 1 }
+
+    /// Computes part `part` of `parts` of C, cut across its longer side.
+    @inlinable func run(part: Int, of parts: Int) {
+        let long = max(m, n), start = long * part / parts, count = long * (part + 1) / parts - start
+        if n >= m {
             T.gemm(transA: transA, transB: transB, m: m, n: count, k: k, alpha: alpha, a: a, lda: lda,
                    b: b + (transB ? start * ldb : start), ldb: ldb, beta: beta, c: c + start, ldc: ldc)
         } else {
             T.gemm(transA: transA, transB: transB, m: count, n: n, k: k, alpha: alpha,
                    a: a + (transA ? start : start * lda), lda: lda, b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
+        }
+    }
+}
+
+/// Runs one or two independent products, each as two halves of its output when it is large enough: the
+/// halves side by side on the engine's threads, each on single-threaded OpenBLAS (over W2's linear layers,
+/// 13% less time than each whole product on two OpenBLAS threads: docs/PERFORMANCE.md), dealt as threads
+/// come free, so that two products (a layer's weight and input gradients) share one stretch of threads.
+/// Three or four parts per product measured no faster on W2. The cuts depend only on the shapes, so the
+/// results depend neither on the schedule nor on the thread count.
+@inlinable
+func gemmsInHalves<T: EngineScalar>(_ first: GemmCall<T>, _ second: GemmCall<T>? = nil) {
+    let firstParts = first.parts, secondParts = second?.parts ?? 0
+    forEachItemDealt(firstParts + secondParts, workers: EngineThreads.current) { item, _ in
+        if item < firstParts {
+            first.run(part: item, of: firstParts)
+        } else if let second {
+            second.run(part: item - firstParts, of: secondParts)
         }
     }
 }
