@@ -92,42 +92,38 @@ public struct ConvGeometry: Sendable, Equatable {
     }
 }
 
-/// Adds each channel's sum over [B, C, P] into `sums` (bias gradients), one thread per channel, in sample
-/// order, so the sums do not depend on the thread count.
-@inlinable func addChannelSums<T: EngineScalar>(_ x: UnsafePointer<T>, into sums: UnsafeMutablePointer<T>, channels: Int, batch: Int, positions: Int,
-                                                threads: Int = EngineThreads.current) {
-    nonisolated(unsafe) let (source, target) = (x, sums)
-    parallelFor(channels, threads: threads) { range in
-        for c in range {
-            var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
-            for b in 0..<batch {
-                let from = source + (b * channels + c) * positions
-                var i = 0
-                while i + 4 <= positions {
-                    s0 += from[i]; s1 += from[i + 1]; s2 += from[i + 2]; s3 += from[i + 3]
-                    i += 4
-                }
-                while i < positions { s0 += from[i]; i += 1 }
+/// Sets each block's bias gradient to its channel sums over dy [B, C, P] (in sample order), after its
+/// weight gradient's `weightCount` elements. One thread per block: blocks are what the threads share out.
+@inlinable func startBlockBiasGradient<T: EngineScalar>(_ blockGradients: UnsafeMutablePointer<T>, weightCount: Int, dy: UnsafePointer<T>,
+                                                        channels: Int, batch: Int, positions: Int) {
+    let sums = blockGradients + weightCount
+    for c in 0..<channels {
+        // Four partial sums break the chain of dependent adds (one add per cycle becomes four).
+        var s0: T = 0, s1: T = 0, s2: T = 0, s3: T = 0
+        for b in 0..<batch {
+            let from = dy + (b * channels + c) * positions
+            var i = 0
+            while i + 4 <= positions {
+                s0 += from[i]; s1 += from[i + 1]; s2 += from[i + 2]; s3 += from[i + 3]
+                i += 4
             }
-            target[c] += (s0 + s1) + (s2 + s3)
+            while i < positions { s0 += from[i]; i += 1 }
         }
+        sums[c] = (s0 + s1) + (s2 + s3)
     }
 }
 
-/// y [B, C, P] = bias[c] (add: += bias[c]).
+/// y [B, C, P] = bias[c] (add: += bias[c]), on the calling thread (within a block).
 @inlinable func applyChannelBias<T: EngineScalar>(_ y: UnsafeMutablePointer<T>, _ bias: UnsafePointer<T>, channels: Int, batch: Int, positions: Int,
-                                                  add: Bool, threads: Int = EngineThreads.current) {
-    nonisolated(unsafe) let (target, biases) = (y, bias)
-    parallelFor(batch, threads: threads) { samples in
-        for b in samples {
-            for c in 0..<channels {
-                let row = target + (b * channels + c) * positions
-                let v = biases[c]
-                if add {
-                    for i in 0..<positions { row[i] += v }
-                } else {
-                    row.update(repeating: v, count: positions)
-                }
+                                                  add: Bool) {
+    for b in 0..<batch {
+        for c in 0..<channels {
+            let row = y + (b * channels + c) * positions
+            let v = bias[c]
+            if add {
+                for i in 0..<positions { row[i] += v }
+            } else {
+                row.update(repeating: v, count: positions)
             }
         }
     }
@@ -192,7 +188,7 @@ public final class Conv2d<T: EngineScalar> {
             let (first, count) = plan.samples(block)
             let n = count * positions
             im2col(x + first * inPlane, cols, geometry, batch: count, threads: 1)
-            if let b { applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: positions, add: false, threads: 1) }
+            if let b { applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: positions, add: false) }
             for s in 0..<count {
                 // Y_s [Cout, P] (+)= W [Cout, patch] @ cols_s [patch, P]
                 T.gemm(transA: false, transB: false, m: outChannels, n: positions, k: geometry.patch, alpha: 1, a: w, lda: geometry.patch,
@@ -213,8 +209,8 @@ public final class Conv2d<T: EngineScalar> {
             let n = count * positions, dCols = cols + geometry.patch * n
             let weightGrad = plan.gradients(workspace, block: block)
             if hasBias {
-                (weightGrad + weightCount).update(repeating: 0, count: outChannels)
-                addChannelSums(dy + first * outPlane, into: weightGrad + weightCount, channels: outChannels, batch: count, positions: positions, threads: 1)
+                startBlockBiasGradient(weightGrad, weightCount: weightCount, dy: dy + first * outPlane, channels: outChannels, batch: count,
+                                       positions: positions)
             }
             im2col(x + first * inPlane, cols, geometry, batch: count, threads: 1)
             for s in 0..<count {
@@ -304,7 +300,7 @@ public final class ConvTranspose2d<T: EngineScalar> {
             }
             col2im(cols, y + first * outPlane, geometry, batch: count, accumulate: false, threads: 1)
             if let b {
-                applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, add: true, threads: 1)
+                applyChannelBias(y + first * outPlane, b, channels: outChannels, batch: count, positions: outHeight * outWidth, add: true)
             }
         }
     }
@@ -321,9 +317,8 @@ public final class ConvTranspose2d<T: EngineScalar> {
             let n = count * positions
             let weightGrad = plan.gradients(workspace, block: block)
             if hasBias {
-                (weightGrad + weightCount).update(repeating: 0, count: outChannels)
-                addChannelSums(dy + first * outPlane, into: weightGrad + weightCount, channels: outChannels, batch: count,
-                               positions: outHeight * outWidth, threads: 1)
+                startBlockBiasGradient(weightGrad, weightCount: weightCount, dy: dy + first * outPlane, channels: outChannels, batch: count,
+                                       positions: outHeight * outWidth)
             }
             im2col(dy + first * outPlane, cols, geometry, batch: count, threads: 1)
             for s in 0..<count {
