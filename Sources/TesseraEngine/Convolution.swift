@@ -32,9 +32,9 @@ public struct ConvGeometry: Sendable, Equatable {
 @usableFromInline let minimumBlocksPerBatch = 8
 
 /// How a convolution works through a batch: blocks of samples dealt to the engine's threads as they come
-/// free (`forEachItemDealt`), every thread with its own scratch and single-threaded products (two
-/// single-threaded products side by side measured 1.1-1.5x the rate of the same two products each on two
-/// OpenBLAS threads, up to 3x for a weight gradient: docs/PERFORMANCE.md), and every block summing its own
+/// free (`forEachItemDealt`), every thread with its own scratch and single-threaded products (two blocks'
+/// products side by side measured 1.1-1.44x the rate of the same products each on two OpenBLAS threads,
+/// `tools/bench/gemm_side_by_side.c`; docs/PERFORMANCE.md), and every block summing its own
 /// weight and bias gradients, added up in block order afterwards. The blocks depend only on the batch and
 /// the layer, so the results depend neither on which thread took which block nor on the thread count.
 @usableFromInline struct BlockPlan {

@@ -105,9 +105,9 @@ extension ConvTranspose2d: ConvolutionLayer {}
 }
 
 /// Runs one or two independent products, each as two halves of its output when it is large enough: the
-/// halves side by side on the engine's threads, each on single-threaded OpenBLAS (over W2's linear layers,
-/// 13% less time than each whole product on two OpenBLAS threads: docs/PERFORMANCE.md), dealt as threads
-/// come free, so that two products (a layer's weight and input gradients) share one stretch of threads.
+/// halves side by side on the engine's threads, each on single-threaded OpenBLAS (W2's linear products ran
+/// 0.97-1.50x the rate of each whole on two OpenBLAS threads, `tools/bench/gemm_side_by_side.c`), dealt
+/// as threads come free, so that two products (a layer's weight and input gradients) share one stretch.
 /// Three or four parts per product measured no faster on W2. The cuts depend only on the shapes, so the
 /// results depend neither on the schedule nor on the thread count.
 @inlinable
