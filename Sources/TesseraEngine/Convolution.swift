@@ -1,5 +1,6 @@
 // Convolutions as im2col + GEMM (forward; weight gradient; input gradient through col2im), and transposed
-// convolutions as their exact adjoint. The GEMMs put the long dimension (batch x positions) in N.
+// convolutions as their exact adjoint. Blocks of samples are dealt to the threads (`BlockPlan`); each
+// sample's products put its positions in N and read or write its batch-major tensor in place.
 import TesseraCore
 
 /// The geometry of a 2-D convolution from an input plane to an output plane.

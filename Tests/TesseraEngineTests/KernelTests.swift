@@ -68,7 +68,7 @@ import TesseraCore
             }
             return (y, dx, Array(UnsafeBufferPointer(start: params.grads, count: params.count)))
         }
-        /// Also on two threads, where the two lanes of the batch run side by side: the same bits as on one.
+        /// Also on two threads, where the blocks are dealt to both: the same bits as on one.
         func check<Layer: ConvolutionLayer>(_ name: String, inputCount: Int, outputCount: Int, blocks: [Int],
                                             _ make: (Int?) -> (Layer, ParameterSet<Float>)) where Layer.Scalar == Float {
             let x = (0..<inputCount).map { _ in rng.nextUnitFloat() - 0.5 }, dy = (0..<outputCount).map { _ in rng.nextUnitFloat() - 0.5 }
