@@ -231,8 +231,9 @@ public final class Conv2d<T: EngineScalar> {
     }
 }
 
-/// ConvTranspose2d: x [B, Cin, H, W] -> y [B, Cout, H', W'] with H' = (H-1)s - 2p + k + output_padding;
-/// W [Cin, Cout, kh, kw] (PyTorch layout), b [Cout]. The adjoint of a Conv2d from y-space to x-space.
+/// ConvTranspose2d: x [B, Cin, H, W] -> y [B, Cout, H', W'] with H' = (H-1)s - 2p + k + output_padding
+/// (per axis, as PyTorch's tuple); W [Cin, Cout, kh, kw] (PyTorch layout), b [Cout]. The adjoint of a Conv2d
+/// from y-space to x-space.
 public final class ConvTranspose2d<T: EngineScalar> {
     public let inChannels: Int, outChannels: Int
     public let inHeight: Int, inWidth: Int
@@ -242,14 +243,22 @@ public final class ConvTranspose2d<T: EngineScalar> {
     public let weight: ParameterRef
     public let bias: ParameterRef?
 
+    public convenience init(_ params: ParameterSet<T>, _ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
+                            padding: Int = 0, outputPadding: Int = 0, inputHeight: Int, inputWidth: Int, bias: Bool = true) {
+        self.init(params, name, in: inChannels, out: outChannels, kernel: kernel, stride: stride, padding: padding,
+                  outputPadding: (outputPadding, outputPadding), inputHeight: inputHeight, inputWidth: inputWidth, bias: bias)
+    }
+
+    /// Output padding per axis: each must be smaller than the stride for the output to be the adjoint's
+    /// input (the callers check).
     public init(_ params: ParameterSet<T>, _ name: String, in inChannels: Int, out outChannels: Int, kernel: Int, stride: Int = 1,
-                padding: Int = 0, outputPadding: Int = 0, inputHeight: Int, inputWidth: Int, bias: Bool = true) {
+                padding: Int = 0, outputPadding: (height: Int, width: Int), inputHeight: Int, inputWidth: Int, bias: Bool = true) {
         self.inChannels = inChannels
         self.outChannels = outChannels
         inHeight = inputHeight
         inWidth = inputWidth
-        outHeight = (inputHeight - 1) * stride - 2 * padding + kernel + outputPadding
-        outWidth = (inputWidth - 1) * stride - 2 * padding + kernel + outputPadding
+        outHeight = (inputHeight - 1) * stride - 2 * padding + kernel + outputPadding.height
+        outWidth = (inputWidth - 1) * stride - 2 * padding + kernel + outputPadding.width
         geometry = ConvGeometry(channels: outChannels, inHeight: outHeight, inWidth: outWidth, kernelHeight: kernel, kernelWidth: kernel,
                                 stride: stride, padding: padding)
         weight = params.add(name + ".weight", shape: [inChannels, outChannels, kernel, kernel])

@@ -316,7 +316,12 @@ public final class IngestRunner {
                 let image = config.image
                 let shape = image.outputShape(imageWidth: image.width, imageHeight: image.height)
                 var extra = JSONObject([("layout", .string(image.layout.rawValue)), ("channels", .int(image.channels))])
-                if image.dtype == .float32 { extra["normalized"] = .bool(true) }
+                if image.dtype == .float32 {
+                    // What was applied, so a reader can get back to pixel values in [0, 1]: v * std[c] + mean[c].
+                    extra["normalized"] = .bool(true)
+                    extra["mean"] = .array((0..<image.channels).map { .double(image.channelMean($0)) })
+                    extra["std"] = .array((0..<image.channels).map { .double(image.channelStd($0)) })
+                }
                 schema.append(TensorSchema(name: "image", dtype: image.dtype == .uint8 ? .uint8 : .float32, shape: shape, extra: extra))
             case .audio:
                 let audio = config.audio

@@ -29,7 +29,7 @@ public enum Checkpoint {
             "format": formatName, "format_version": "1",
             "step": String(state.step), "epoch": String(state.position.epoch), "sample": String(state.position.sample),
             "optimizer_step": String(state.optimizerStep),
-            "model": model.spec.json.serialized(), "train": trainConfig.serialized(),
+            "model": model.spec.json.serialized(), "train": trainConfig.serialized(), "inputs": model.inputShapes.serialized(),
         ]
         _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: path)
     }
@@ -40,6 +40,22 @@ public enum Checkpoint {
         public let state: CheckpointState?
         public let model: ModelSpec?
         public let train: JSONValue?
+        /// The dataset tensors the model was built for and their per-sample shapes (files from before they
+        /// were recorded: nil).
+        public let inputs: [String: [Int]]?
+
+        /// Throws when `manifest`'s tensors do not have the shapes the model was trained on: a clearer message
+        /// than the layer that would fail to fit them.
+        public func checkInputs(_ manifest: DatasetManifest, dataset: String) throws {
+            for (tensor, shape) in (inputs ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let found = manifest.tensor(tensor)?.shape
+                guard found == shape else {
+                    let has = found.map { "has \($0)" } ?? "has no \(tensor)"
+                    throw TesseraError(path: file.path, stage: .config, code: "checkpoint.other-inputs",
+                                       "the model was trained on \(tensor) \(shape); the dataset \(dataset) \(has)")
+                }
+            }
+        }
     }
 
     /// Reads a checkpoint or weights file; the model and state are there when it is a Tessera checkpoint.
@@ -59,7 +75,11 @@ public enum Checkpoint {
             }
             model = try ModelSpec.parse(json, source: path)
         }
-        return Loaded(file: file, state: state, model: model, train: meta["train"].flatMap { try? JSONValue.parse($0) })
+        var inputs: [String: [Int]]?
+        if let members = meta["inputs"].flatMap({ try? JSONValue.parse($0) })?.objectValue?.members {
+            inputs = Dictionary(members.map { ($0.key, $0.value.arrayValue?.compactMap(\.intValue) ?? []) }, uniquingKeysWith: { a, _ in a })
+        }
+        return Loaded(file: file, state: state, model: model, train: meta["train"].flatMap { try? JSONValue.parse($0) }, inputs: inputs)
     }
 
     /// Copies weights into the model (every parameter must be there with its shape).

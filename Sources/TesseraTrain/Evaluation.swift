@@ -15,7 +15,7 @@ public final class TrainedModel {
 
     /// `checkpoint` is a run folder (weights.safetensors, else checkpoint.safetensors) or a safetensors file
     /// that carries its model in the metadata.
-    public init(checkpoint: String, dataset manifest: DatasetManifest, batchSize: Int) throws {
+    public init(checkpoint: String, dataset manifest: DatasetManifest, datasetName: String = "", batchSize: Int) throws {
         var file = checkpoint
         if FilePath.isDirectory(checkpoint) {
             let weights = FilePath.join(checkpoint, Trainer.weightsFile)
@@ -30,6 +30,7 @@ public final class TrainedModel {
         guard let spec else {
             throw TesseraError(path: file, stage: .read, code: "eval.no-model", "the file does not say which model it holds (no model in its metadata, no model.json beside it)")
         }
+        try loaded.checkInputs(manifest, dataset: datasetName)
         model = try JointModel(spec: spec, manifest: manifest, maxBatch: batchSize, source: file)
         try Checkpoint.restoreWeights(loaded, into: model)
         source = file

@@ -34,7 +34,16 @@ public struct ModalityInput: Sendable {
         if let tokenizer = schema.extra["tokenizer"], let size = tokenizer["vocabularySize"]?.intValue { vocabulary = size }
         let mask = "mask_" + spec.name
         return ModalityInput(tensor: spec.input, shape: schema.shape, mask: manifest.tensor(mask) != nil ? mask : nil,
-                             normalization: schema.normalize, vocabulary: vocabulary)
+                             normalization: schema.normalize ?? appliedNormalization(schema), vocabulary: vocabulary)
+    }
+
+    /// Images ingested as float32 were normalised when written; the manifest records the mean and std
+    /// used (0-1 units), which is all that undoing it takes (the scale only matters for applying it).
+    static func appliedNormalization(_ schema: TensorSchema) -> Normalization? {
+        guard schema.extra["normalized"]?.boolValue == true, let mean = schema.extra["mean"]?.arrayValue?.compactMap(\.doubleValue),
+              let std = schema.extra["std"]?.arrayValue?.compactMap(\.doubleValue), !mean.isEmpty, mean.count == std.count,
+              std.allSatisfy({ $0 > 0 && $0.isFinite }), mean.allSatisfy(\.isFinite) else { return nil }
+        return Normalization(scale: 1.0 / 255, mean: mean, std: std, axis: schema.extra["layout"]?.stringValue == "hwc" ? 2 : 0)
     }
 }
 
@@ -147,6 +156,10 @@ public final class JointModel {
     /// The width of the shared code.
     public var codeWidth: Int { spec.fusion == .none ? branches[0].encoderWidth : spec.code }
     public var modalityNames: [String] { branches.map(\.spec.name) }
+    /// The dataset tensors the model reads and their per-sample shapes, recorded beside its weights.
+    public var inputShapes: JSONValue {
+        .object(JSONObject(branches.map { ($0.input.tensor, .array($0.input.shape.map { .int($0) })) }))
+    }
 
     /// Builds the model for a dataset's inputs; `source` names the model file in errors.
     public init(spec: ModelSpec, manifest: DatasetManifest, maxBatch: Int, source: String) throws {
@@ -159,6 +172,11 @@ public final class JointModel {
         // Encoders first (their parameters come first, in modality order), then fusion, shared, decoders.
         var encoders: [LayerStack] = []
         for (m, input) in zip(spec.modalities, inputs) {
+            let planar = m.encoder.contains { if case .conv2d = $0 { true } else if case .maxPool = $0 { true } else if case .upsample = $0 { true } else { false } }
+            if planar, manifest.tensor(input.tensor)?.extra["layout"]?.stringValue == "hwc" {
+                throw fail("\(m.name).encoder convolves [channels, height, width] images; the dataset's are stored [height, width, channels] "
+                           + "(ingest --image-layout hwc): ingest them again with the default layout (chw)")
+            }
             let encoder = try LayerStack(name: "\(m.name).encoder", specs: m.encoder, inputShape: input.shape, vocabulary: input.vocabulary,
                                          maxBatch: maxBatch, params: params, arena: arena, source: source)
             if spec.fusion != .none && encoder.outputShape.count != 1 {

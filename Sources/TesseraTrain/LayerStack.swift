@@ -81,9 +81,9 @@ final class LayerStack {
                 initializers.append(node.initializer)
             case let .convTranspose2d(out, kernel, stride, padding, outputPadding):
                 let (c, h, w) = try image("conv_transpose2d")
-                guard outputPadding < max(stride, 1) || outputPadding == 0 else { throw fail(index, "output_padding must be smaller than the stride") }
+                guard outputPadding.height < stride, outputPadding.width < stride else { throw fail(index, "output_padding must be smaller than the stride") }
                 let layer = ConvTranspose2d(params, layerName, in: c, out: out, kernel: kernel, stride: stride, padding: padding,
-                                            outputPadding: outputPadding, inputHeight: h, inputWidth: w)
+                                            outputPadding: (outputPadding.height, outputPadding.width), inputHeight: h, inputWidth: w)
                 guard layer.outHeight > 0, layer.outWidth > 0 else { throw fail(index, "the output of \(shape) would be empty") }
                 let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena)
                 try append(node, output([out, layer.outHeight, layer.outWidth]))

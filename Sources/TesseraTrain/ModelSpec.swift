@@ -3,10 +3,20 @@
 import TesseraCore
 import TesseraEngine
 
+/// The extra rows and columns a transposed convolution adds at the far edge (PyTorch's `output_padding`),
+/// so that it can invert a strided layer's floor on an odd side.
+public struct OutputPadding: Sendable, Equatable {
+    public var height: Int, width: Int
+    public init(height: Int, width: Int) { (self.height, self.width) = (height, width) }
+    public static let none = OutputPadding(height: 0, width: 0)
+    /// In a model file: one number when the axes agree, else [height, width].
+    var json: JSONValue { height == width ? .int(height) : .array([.int(height), .int(width)]) }
+}
+
 /// One layer of an encoder or decoder list.
 public enum LayerSpec: Sendable, Equatable {
     case conv2d(out: Int, kernel: Int, stride: Int, padding: Int)
-    case convTranspose2d(out: Int, kernel: Int, stride: Int, padding: Int, outputPadding: Int)
+    case convTranspose2d(out: Int, kernel: Int, stride: Int, padding: Int, outputPadding: OutputPadding)
     case maxPool(kernel: Int, stride: Int)
     case upsample(scale: Int)
     /// A linear layer on the last axis (earlier axes act as more rows: a per-position linear).
@@ -27,7 +37,7 @@ public enum LayerSpec: Sendable, Equatable {
             return object("conv2d", [("out", .int(out)), ("kernel", .int(kernel)), ("stride", .int(stride)), ("padding", .int(padding))])
         case let .convTranspose2d(out, kernel, stride, padding, outputPadding):
             return object("conv_transpose2d", [("out", .int(out)), ("kernel", .int(kernel)), ("stride", .int(stride)), ("padding", .int(padding)),
-                                               ("output_padding", .int(outputPadding))])
+                                               ("output_padding", outputPadding.json)])
         case let .maxPool(kernel, stride): return object("maxpool", [("kernel", .int(kernel)), ("stride", .int(stride))])
         case let .upsample(scale): return object("upsample", [("scale", .int(scale))])
         case let .linear(out): return object("linear", [("out", .int(out))])
@@ -139,6 +149,14 @@ public struct ModelSpec: Sendable, Equatable {
             }
             return parsed
         }
+        func outputPadding(_ value: JSONValue?, _ place: String) throws -> OutputPadding {
+            guard let pair = value?.arrayValue else {
+                let both = try positive(value, place, default: 0, allowZero: true)
+                return OutputPadding(height: both, width: both)
+            }
+            guard pair.count == 2 else { throw fail(place, "expected a number or [height, width], got \(pair.count) numbers") }
+            return OutputPadding(height: try positive(pair[0], place + "[0]", allowZero: true), width: try positive(pair[1], place + "[1]", allowZero: true))
+        }
         func layer(_ value: JSONValue, _ place: String) throws -> LayerSpec {
             if let name = value.stringValue {
                 if name == "flatten" { return .flatten }
@@ -162,7 +180,7 @@ public struct ModelSpec: Sendable, Equatable {
             case "conv_transpose2d":
                 return .convTranspose2d(out: try field("out"), kernel: try field("kernel"), stride: try field("stride", default: 1),
                                         padding: try field("padding", default: 0, allowZero: true),
-                                        outputPadding: try field("output_padding", default: 0, allowZero: true))
+                                        outputPadding: try outputPadding(body["output_padding"], "\(here).output_padding"))
             case "maxpool":
                 let kernel = try field("kernel")
                 return .maxPool(kernel: kernel, stride: try field("stride", default: kernel))

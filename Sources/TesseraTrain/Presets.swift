@@ -11,15 +11,26 @@ public enum ModelPresets {
     public static func spec(_ name: String, for manifest: DatasetManifest) throws -> ModelSpec {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "model.preset", "preset \(name): \(message)") }
         func imageShape() throws -> (Int, Int, Int) {
-            guard let image = manifest.tensor("image"), image.shape.count == 3, image.extra["layout"]?.stringValue != "hwc" else {
-                throw fail("needs CHW images in the dataset")
+            guard let image = manifest.tensor("image"), image.shape.count == 3 else { throw fail("needs [channels, height, width] images in the dataset") }
+            guard image.extra["layout"]?.stringValue != "hwc" else {
+                throw fail("needs images stored [channels, height, width]; this dataset's are [height, width, channels] "
+                           + "(ingest --image-layout hwc): ingest them again with the default layout (chw)")
             }
             let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
-            guard h % 4 == 0, w % 4 == 0, h >= 8, w >= 8 else { throw fail("needs image sides divisible by 4 (got \(h)x\(w)); write a model file") }
+            guard h >= 4, w >= 4 else { throw fail("needs images of at least 4x4 (got \(h)x\(w))") }
             return (c, h, w)
         }
         func conv(_ out: Int, _ k: Int, _ s: Int, _ p: Int) -> LayerSpec { .conv2d(out: out, kernel: k, stride: s, padding: p) }
-        func deconv(_ out: Int, _ k: Int, _ s: Int, _ p: Int) -> LayerSpec { .convTranspose2d(out: out, kernel: k, stride: s, padding: p, outputPadding: 0) }
+        func deconv(_ out: Int, _ k: Int, _ s: Int, _ p: Int, _ outputPadding: OutputPadding = .none) -> LayerSpec {
+            .convTranspose2d(out: out, kernel: k, stride: s, padding: p, outputPadding: outputPadding)
+        }
+        // The image presets halve each side twice (rounding down) and double it twice on the way back; an odd
+        // side at either stage is made up by one row or column of output padding, so any image from 4x4
+        // comes back at its own size.
+        func halvings(_ h: Int, _ w: Int) -> (quarter: (Int, Int), first: OutputPadding, second: OutputPadding) {
+            let (h1, w1) = (h / 2, w / 2)
+            return ((h1 / 2, w1 / 2), OutputPadding(height: h1 % 2, width: w1 % 2), OutputPadding(height: h % 2, width: w % 2))
+        }
         let relu = LayerSpec.activation(.relu)
         switch name {
         case "m1":
@@ -35,22 +46,24 @@ public enum ModelPresets {
                                     decoder: [.linear(out: 2048), relu, .reshape([32, 64]), .linear(out: 4096)], loss: .crossEntropy, weight: 1)
             return ModelSpec(name: "m1", modalities: [image, audio, text], fusion: .concat, code: 128, sharedWidth: 256, sharedActivation: .relu)
         case "seed-conv":
-            let (_, h, w) = try imageShape()
+            let (c, h, w) = try imageShape()
+            let (quarter, first, second) = halvings(h, w)
             let image = ModalitySpec(name: "image", input: "image", scale: .unit,
                                      encoder: [conv(64, 3, 1, 1), relu, .maxPool(kernel: 2, stride: 2), conv(64, 3, 1, 1), relu,
                                                .maxPool(kernel: 2, stride: 2), .flatten],
-                                     decoder: [.reshape([64, h / 4, w / 4]), deconv(64, 2, 2, 0), relu, deconv(64, 2, 2, 0), relu,
-                                               conv(3, 3, 1, 1), .activation(.sigmoid)],
+                                     decoder: [.reshape([64, quarter.0, quarter.1]), deconv(64, 2, 2, 0, first), relu, deconv(64, 2, 2, 0, second), relu,
+                                               conv(c, 3, 1, 1), .activation(.sigmoid)],
                                      loss: .mse, weight: 1)
             return ModelSpec(name: "seed-conv", modalities: [image], fusion: .none, code: 0, sharedWidth: 0, sharedActivation: .relu)
         case "small":
             var modalities: [ModalitySpec] = []
             if manifest.tensor("image") != nil {
                 let (c, h, w) = try imageShape()
+                let (quarter, first, second) = halvings(h, w)
                 modalities.append(ModalitySpec(name: "image", input: "image", scale: .normalized,
                                                encoder: [conv(16, 4, 2, 1), relu, conv(32, 4, 2, 1), relu, .flatten, .linear(out: 128), relu],
-                                               decoder: [.linear(out: 32 * (h / 4) * (w / 4)), relu, .reshape([32, h / 4, w / 4]),
-                                                         deconv(16, 4, 2, 1), relu, deconv(c, 4, 2, 1)],
+                                               decoder: [.linear(out: 32 * quarter.0 * quarter.1), relu, .reshape([32, quarter.0, quarter.1]),
+                                                         deconv(16, 4, 2, 1, first), relu, deconv(c, 4, 2, 1, second)],
                                                loss: .mse, weight: 1))
             }
             if let mel = manifest.tensor("audio_mel") ?? manifest.tensor("audio") {

@@ -60,7 +60,7 @@ struct EncodeCommand: ParsableCommand {
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             guard manifest.split(split) != nil else { throw ValidationError("no split \(split) in the dataset") }
-            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, batchSize: batchSize)
+            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, datasetName: dataset, batchSize: batchSize)
             let visible = try parseModalities(modalities, model: trained.model)
             let codes = try Evaluation.codes(model: trained.model, dataset: dataset, split: split, visible: visible)
             var tensors = [("code", try Tensor(shape: [codes.count, codes.width], scalars: codes.codes))]
@@ -107,7 +107,7 @@ struct EvalCommand: ParsableCommand {
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             let target = try evaluationSplit(split, manifest)
-            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, batchSize: batchSize)
+            let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, datasetName: dataset, batchSize: batchSize)
             let model = trained.model
             let names = model.modalityNames
             let inputs: [(String, Set<String>?)] = [("all", nil)] + (names.count > 1 ? names.map { ($0, [$0]) } : [])

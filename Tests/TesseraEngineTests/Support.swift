@@ -17,11 +17,25 @@ struct EngineGoldens: Sendable {
         let kernel: Int?
         let stride: Int?
         let padding: Int?
-        let output_padding: Int?
+        /// One number for both axes, or [height, width].
+        let output_padding: OutputPadding?
         let scale: Int?
         let activation: String?
         let x_shape: [Int]?
         let y_shape: [Int]?
+    }
+    struct OutputPadding: Decodable, Sendable {
+        let height: Int, width: Int
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let both = try? container.decode(Int.self) {
+                (height, width) = (both, both)
+            } else {
+                let pair = try container.decode([Int].self)
+                guard pair.count == 2 else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected [h, w]") }
+                (height, width) = (pair[0], pair[1])
+            }
+        }
     }
     struct Index: Decodable { let cases: [String: Case] }
 
@@ -82,7 +96,7 @@ func makeHarness<T: EngineScalar>(_ c: EngineGoldens.Case, _: T.Type) throws -> 
         return convolutionHarness(layer, params, batch: batch, inputCount: inputCount, outputCount: outputCount)
     case "convtranspose2d":
         let layer = ConvTranspose2d(params, "layer", in: c.in ?? 0, out: c.out ?? 0, kernel: c.kernel ?? 1, stride: c.stride ?? 1,
-                                    padding: c.padding ?? 0, outputPadding: c.output_padding ?? 0, inputHeight: xShape[2], inputWidth: xShape[3])
+                                    padding: c.padding ?? 0, outputPadding: (c.output_padding?.height ?? 0, c.output_padding?.width ?? 0), inputHeight: xShape[2], inputWidth: xShape[3])
         return convolutionHarness(layer, params, batch: batch, inputCount: inputCount, outputCount: outputCount)
     case "maxpool":
         let layer = MaxPool2d<T>(channels: xShape[1], inputHeight: xShape[2], inputWidth: xShape[3], kernel: c.kernel ?? 2,

@@ -121,6 +121,63 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         spec.modalities[0].decoder.removeLast()
         #expect(throws: TesseraError.self) { _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test") }
     }
+
+    /// The image presets halve each side twice and come back to the input's own size for any image from 4x4,
+    /// odd sides included (output padding per axis), grey or colour; below 4 they refuse with a message.
+    @Test func imagePresetsFitAnyImageSize() throws {
+        let dataset = try #require(digitsDataset)
+        var manifest = try DatasetManifest.load(folder: dataset)
+        let index = try #require(manifest.schema.firstIndex { $0.name == "image" })
+        for (channels, height, width) in [(3, 4, 4), (1, 5, 7), (3, 22, 30), (3, 22, 28), (1, 33, 17), (3, 64, 64), (3, 7, 100)] {
+            manifest.schema[index].shape = [channels, height, width]
+            let mean = Array(repeating: 0.5, count: channels), std = Array(repeating: 0.25, count: channels)
+            manifest.schema[index].normalize = Normalization(scale: 1.0 / 255, mean: mean, std: std)
+            for name in ["small", "seed-conv"] {
+                let spec = try ModelPresets.spec(name, for: manifest)
+                let model = try JointModel(spec: spec, manifest: manifest, maxBatch: 2, source: "test")
+                let branch = try #require(model.branches.first { $0.spec.name == "image" })
+                #expect(branch.decoder.outputShape == [channels, height, width], "\(name) at \(channels)x\(height)x\(width)")
+            }
+        }
+        manifest.schema[index].shape = [3, 3, 9]
+        #expect(throws: TesseraError.self) { _ = try ModelPresets.spec("small", for: manifest) }
+    }
+
+    /// Images ingested as float32 are stored normalised; the manifest records the mean and std applied, so a
+    /// unit-scale model (seed-conv) sees the same pixel values in [0, 1] as from the same images stored as uint8.
+    @Test func float32ImagesComeBackToPixelValues() throws {
+        let bytes = try #require(digitsDataset)
+        let floats = try temporaryFolder("digits-f32")
+        var config = IngestConfig()
+        config.manifestFile = packageRoot + "/fixtures/digits/triad.csv"
+        config.modalities = [.image]
+        config.image.size = 32
+        config.image.dtype = .float32
+        config.image.mean = [0.5, 0.4, 0.3]
+        config.image.std = [0.25, 0.2, 0.3]
+        _ = try IngestRunner(config: config, output: floats).run()
+        let schema = try #require(try DatasetManifest.load(folder: floats).tensor("image"))
+        #expect(schema.extra["mean"] == .array([.double(0.5), .double(0.4), .double(0.3)]))
+        #expect(schema.extra["std"] == .array([.double(0.25), .double(0.2), .double(0.3)]))
+
+        func unitPixels(_ dataset: String) throws -> [Float] {
+            let manifest = try DatasetManifest.load(folder: dataset)
+            let model = try JointModel(spec: try ModelPresets.spec("seed-conv", for: manifest), manifest: manifest, maxBatch: 8, source: "test")
+            var loader = LoaderConfig()
+            (loader.batchSize, loader.shuffle) = (8, .none)
+            let shards = try ShardLoader(folder: dataset, config: loader)
+            defer { shards.stop() }
+            try shards.start()
+            let batch = try #require(try shards.next())
+            try model.prepare(ModelBatch(batch), visibleModalities: nil, hide: nil)
+            let branch = try #require(model.branches.first), unit = try #require(branch.unitInput)
+            return Array(UnsafeBufferPointer(start: model.arena.pointer(unit), count: 8 * 3 * 32 * 32))
+        }
+        let (a, b) = (try unitPixels(bytes), try unitPixels(floats))
+        let largest = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(largest < 1e-5, "largest difference \(largest)")
+        #expect(a.contains { $0 > 0.5 } && a.allSatisfy { $0 >= -1e-6 && $0 <= 1 + 1e-6 })
+    }
 }
 
 /// `tessera eval`'s linear probe against scikit-learn's LogisticRegression(C=1) on standardised features and

@@ -76,8 +76,9 @@ def build_layers(specs, shape, vocabulary):
             shape = [body["out"], (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1]
         elif kind == "conv_transpose2d":
             k, s, p, op = body["kernel"], body.get("stride", 1), body.get("padding", 0), body.get("output_padding", 0)
-            layers.append(nn.ConvTranspose2d(shape[0], body["out"], k, s, p, output_padding=op))
-            shape = [body["out"], (shape[1] - 1) * s - 2 * p + k + op, (shape[2] - 1) * s - 2 * p + k + op]
+            op_h, op_w = (op, op) if isinstance(op, int) else op  # one number, or [height, width]
+            layers.append(nn.ConvTranspose2d(shape[0], body["out"], k, s, p, output_padding=(op_h, op_w)))
+            shape = [body["out"], (shape[1] - 1) * s - 2 * p + k + op_h, (shape[2] - 1) * s - 2 * p + k + op_w]
         elif kind == "maxpool":
             k = body["kernel"]
             s = body.get("stride", k)
@@ -118,6 +119,16 @@ class Twin(nn.Module):
             tensor = m.get("input", {"image": "image", "audio": "audio_mel", "text": "text_ids"}[name])
             vocabulary = schema[tensor].get("tokenizer", {}).get("vocabularySize", 0)
             self.inputs[name] = (tensor, schema[tensor]["shape"], vocabulary, m)
+        # "scale": "unit" (seed-conv): the model sees and reconstructs pixel values in [0, 1], the stored
+        # normalisation undone per channel (U8 images: "normalize"; F32 images: the "mean"/"std" applied).
+        self.unit = {}
+        for name in self.names:
+            tensor, shape, _, m = self.inputs[name]
+            if m.get("scale", "normalized") == "unit":
+                norm = schema[tensor].get("normalize") or schema[tensor]
+                mean, std = np.array(norm["mean"], np.float32), np.array(norm["std"], np.float32)
+                view = (1, -1) + (1,) * (len(shape) - 1)
+                self.unit[tensor] = (torch.from_numpy(mean).reshape(view), torch.from_numpy(std).reshape(view))
         self.encoders = nn.ModuleDict()
         for name in self.names:
             tensor, shape, vocabulary, m = self.inputs[name]
@@ -155,7 +166,15 @@ class Twin(nn.Module):
             mapped[key] = torch.from_numpy(np.ascontiguousarray(weights[name]))
         self.load_state_dict(mapped)
 
+    def model_scale(self, batch):
+        """The batch as the model reads it: unit-scale inputs mapped back to [0, 1]."""
+        out = dict(batch)
+        for tensor, (mean, std) in self.unit.items():
+            out[tensor] = batch[tensor] * std + mean
+        return out
+
     def forward(self, batch, visible):
+        batch = self.model_scale(batch)
         hs = {}
         for name in self.names:
             tensor, shape, vocabulary, m = self.inputs[name]
@@ -183,6 +202,7 @@ class Twin(nn.Module):
         return z, {n: self.decoders[n](parts[n]) for n in self.names}
 
     def losses(self, batch, recon, present):
+        batch = self.model_scale(batch)
         out = {}
         for name in self.names:
             tensor, shape, vocabulary, m = self.inputs[name]
