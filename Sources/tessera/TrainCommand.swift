@@ -49,8 +49,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Training epochs (used when --steps is not given; default 1).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Samples per batch (64).")
-    var batchSize = 64
+    @Option(name: .long, help: "Samples per batch (64, or the train split's samples when it has fewer).")
+    var batchSize: Int?
 
     @Option(name: .long, help: "Learning rate (1e-3).")
     var lr = 1e-3
@@ -136,6 +136,13 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             guard let out else { throw ValidationError("--out RUN_DIR is required") }
+            // Without --batch-size, a train split smaller than the default batch is one batch (every step
+            // sees all of it) rather than an error; an explicit size is taken as asked.
+            let trainSamples = manifest.split("train")?.samples ?? 0
+            let batchSize = batchSize ?? (trainSamples > 0 ? min(64, trainSamples) : 64)
+            if self.batchSize == nil && batchSize < 64 && !quiet {
+                Console.err("train: the train split has \(trainSamples) samples: batches of \(batchSize) (--batch-size to choose)")
+            }
             guard batchSize > 0, threads > 0, lr > 0, lr.isFinite else { throw ValidationError("--batch-size, --threads and --lr must be positive") }
             guard (0...1).contains(modalityDropout) else { throw ValidationError("--modality-dropout must be in [0, 1]") }
             guard (0...64).contains(augmentShift) else { throw ValidationError("--augment-shift must be in [0, 64]") }

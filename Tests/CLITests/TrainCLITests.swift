@@ -208,5 +208,11 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
                                                   "--image-layout", "hwc"])
         result = try train(["train", channelsLast, "--out", out + "/run3", "--steps", "1"])
         #expect(result.status == 1 && result.stderr.contains("ingest them again with the default layout (chw)"), "\(result.stderr)")
+        // A split smaller than the default batch trains in one batch of all of it, unless a size is asked for.
+        let few = try Self.ingestCorpus(["fixtures/corpus/coco", "--modalities", "image", "--image-size", "16"])
+        result = try train(["train", few, "--out", out + "/run4", "--steps", "2", "--no-pictures"])
+        #expect(result.status == 0 && result.stderr.contains("batches of"), "\(result.stderr)")
+        result = try train(["train", few, "--out", out + "/run5", "--steps", "2", "--batch-size", "64"])
+        #expect(result.status == 1 && result.stderr.contains("fewer than one batch of 64"), "\(result.stderr)")
     }
 }
