@@ -93,13 +93,34 @@ struct Canvas {
     }
 
     /// A heatmap of [rows, columns] values (row 0 drawn at the bottom), `low...high` mapped to a
-    /// perceptually ordered purple-blue-green-yellow ramp.
-    mutating func heatmap(_ values: UnsafePointer<Float>, rows: Int, columns: Int, low: Float, high: Float, x: Int, y: Int, zoom: Int) {
+    /// perceptually ordered purple-blue-green-yellow ramp; at most `shown` columns, evenly picked.
+    mutating func heatmap(_ values: UnsafePointer<Float>, rows: Int, columns: Int, shown: Int? = nil, low: Float, high: Float, x: Int, y: Int,
+                          zoom: Int) {
+        let drawn = min(columns, max(1, shown ?? columns))
         for r in 0..<rows {
-            for col in 0..<columns {
-                let t = (values[r * columns + col] - low) / max(high - low, 1e-6)
+            for col in 0..<drawn {
+                let t = (values[r * columns + col * columns / drawn] - low) / max(high - low, 1e-6)
                 fill(x: x + col * zoom, y: y + (rows - 1 - r) * zoom, w: zoom, h: zoom, Canvas.ramp(t))
             }
+        }
+    }
+
+    /// A waveform of `count` samples in a w x h box: each pixel column spans its samples' minimum to
+    /// maximum, `scale` mapping to the box's half height; a grey zero line.
+    mutating func waveform(_ values: UnsafePointer<Float>, count: Int, scale: Float, x: Int, y: Int, w: Int, h: Int, _ c: RGB) {
+        guard count > 0, w > 0, h > 1 else { return }
+        let middle = y + h / 2, half = Float(h / 2 - 1)
+        line(x, middle, x + w - 1, middle, .light)
+        func row(_ v: Float) -> Int { middle - Int((max(-1, min(1, v / max(scale, 1e-12))) * half).rounded()) }
+        for column in 0..<w {
+            let first = column * count / w, end = max(first + 1, (column + 1) * count / w)
+            var low = Float.infinity, high = -Float.infinity
+            for i in first..<min(end, count) where values[i].isFinite {
+                low = min(low, values[i])
+                high = max(high, values[i])
+            }
+            guard low <= high else { continue }
+            line(x + column, row(high), x + column, row(low), c)
         }
     }
 

@@ -127,8 +127,8 @@ public enum RunPictures {
     }
 
     /// Up to six held-out samples (val, else test, else train): each row shows the image input and its
-    /// reconstructions (all modalities; audio alone; text alone), then the log-mel input and its
-    /// reconstruction from all modalities.
+    /// reconstructions (all modalities; audio alone; text alone), then the log-mel input (a waveform's trace)
+    /// and its reconstructions from all modalities and from the image alone.
     static func reconstructions(model: JointModel, dataset: String) throws -> Canvas? {
         let manifest = try DatasetManifest.load(folder: dataset)
         var config = LoaderConfig()
@@ -150,16 +150,22 @@ public enum RunPictures {
             views.append(("from all", nil, "image"))
             for other in names where other != "image" { views.append(("from \(other)", [other], "image")) }
         }
+        // A waveform input ("audio", [channels, samples]) is drawn as a trace of its first channel.
+        let waveform = audio?.input.tensor == "audio"
         if audio != nil {
-            views.append(("log-mel", nil, "input-audio"))
+            views.append((waveform ? "waveform" : "log-mel", nil, "input-audio"))
             views.append(("from all", nil, "audio"))
             if names.contains("image") { views.append(("from image", ["image"], "audio")) }
         }
         guard !views.isEmpty else { return nil }
-        let zoom = 2
+        // Small inputs magnified twice; large ones as they are, log-mels at most 512 frames wide.
+        let imageZoom = (image?.input.shape.dropFirst().max() ?? 0) <= 128 ? 2 : 1
+        let melColumns = min(audio?.input.shape.last ?? 0, 512), melZoom = melColumns <= 256 ? 2 : 1
+        let (traceWidth, traceHeight) = (256, 64)
         func cellSize(_ source: String) -> (Int, Int) {
-            if source.hasSuffix("image"), let shape = image?.input.shape { return (shape[2] * zoom, shape[1] * zoom) }
-            if let shape = audio?.input.shape { return (shape[1] * zoom, shape[0] * zoom) }
+            if source.hasSuffix("image"), let shape = image?.input.shape { return (shape[2] * imageZoom, shape[1] * imageZoom) }
+            if waveform { return (traceWidth, traceHeight) }
+            if let shape = audio?.input.shape { return (melColumns * melZoom, shape[0] * melZoom) }
             return (0, 0)
         }
         let gap = 12, header = 36
@@ -199,12 +205,22 @@ public enum RunPictures {
                             pixels[k] = values[k]
                         }
                     }
-                    pixels.withUnsafeBufferPointer { canvas.image($0.baseAddress!, width: shape[2], height: shape[1], channels: shape[0], x: x, y: y, zoom: zoom) }
+                    pixels.withUnsafeBufferPointer { buffer in
+                        guard let base = buffer.baseAddress else { return }
+                        canvas.image(base, width: shape[2], height: shape[1], channels: shape[0], x: x, y: y, zoom: imageZoom)
+                    }
                 case "input-audio", "audio":
                     guard let branch = audio, let source = input.floats[branch.input.tensor] else { continue }
                     let shape = branch.input.shape, per = shape.reduce(1, *)
                     let values = view.source == "audio" ? (model.reconstruction("audio").map { $0.pointer + sample * $0.perSample } ?? source) : source + sample * per
-                    canvas.heatmap(values, rows: shape[0], columns: shape[1], low: -2.5, high: 2.5, x: x, y: y, zoom: zoom)
+                    if waveform {
+                        // One scale for a sample's input and reconstructions: the input's peak.
+                        var peak: Float = 0
+                        for k in 0..<shape[1] where source[sample * per + k].isFinite { peak = max(peak, abs(source[sample * per + k])) }
+                        canvas.waveform(values, count: shape[1], scale: peak, x: x, y: y, w: traceWidth, h: traceHeight, RGB(59, 82, 139))
+                    } else {
+                        canvas.heatmap(values, rows: shape[0], columns: shape[1], shown: melColumns, low: -2.5, high: 2.5, x: x, y: y, zoom: melZoom)
+                    }
                 default:
                     break
                 }

@@ -319,4 +319,23 @@ func firstDigitsBatch(_ spec: ModelSpec, size: Int, seed: UInt64) throws -> (mod
         #expect(RunPictures.formatTick(2e-7) == "2E-7")
         #expect(RunPictures.formatTick(0.05) == "0.05")
     }
+
+    /// A rising ramp from -1 to 1 at scale 1 runs from the box's bottom row at the left to its top row at the
+    /// right; each column spans only its own samples.
+    @Test func waveformTraceSpansEachColumnsSamples() {
+        let ink = RGB(1, 2, 3), (w, h) = (50, 32)
+        let ramp = (0..<1000).map { Float($0) / 999 * 2 - 1 }
+        var canvas = Canvas(width: w, height: h)
+        ramp.withUnsafeBufferPointer { canvas.waveform($0.baseAddress!, count: ramp.count, scale: 1, x: 0, y: 0, w: w, h: h, ink) }
+        func inked(_ column: Int) -> [Int] {
+            (0..<h).filter { y in
+                let i = (y * w + column) * 3
+                return RGB(canvas.pixels[i], canvas.pixels[i + 1], canvas.pixels[i + 2]) == ink
+            }
+        }
+        let (first, last) = (inked(0), inked(w - 1))
+        #expect(first.max() == h / 2 + (h / 2 - 1) && first.count <= 2, "\(first)")
+        #expect(last.min() == h / 2 - (h / 2 - 1) && last.count <= 2, "\(last)")
+        #expect((1..<w).allSatisfy { (inked($0).max() ?? h) <= (inked($0 - 1).max() ?? h) }, "the trace rises")
+    }
 }
