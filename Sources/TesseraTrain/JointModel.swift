@@ -92,6 +92,10 @@ final class ModalityBranch {
     }
 }
 
+/// Why a channels-last dataset cannot feed a convolution, and what to do about it.
+let channelsLastAdvice = "the dataset's images are stored [height, width, channels] (ingest --image-layout hwc), and convolutions "
+    + "read [channels, height, width]: ingest them again with the default layout (chw)"
+
 /// A batch as the model reads it: pointers into a loader batch (or any buffers of the same layout).
 public struct ModelBatch {
     public var count: Int
@@ -172,10 +176,8 @@ public final class JointModel {
         // Encoders first (their parameters come first, in modality order), then fusion, shared, decoders.
         var encoders: [LayerStack] = []
         for (m, input) in zip(spec.modalities, inputs) {
-            let planar = m.encoder.contains { if case .conv2d = $0 { true } else if case .maxPool = $0 { true } else if case .upsample = $0 { true } else { false } }
-            if planar, manifest.tensor(input.tensor)?.extra["layout"]?.stringValue == "hwc" {
-                throw fail("\(m.name).encoder convolves [channels, height, width] images; the dataset's are stored [height, width, channels] "
-                           + "(ingest --image-layout hwc): ingest them again with the default layout (chw)")
+            if m.encoder.contains(where: \.isPlanar), manifest.tensor(input.tensor)?.extra["layout"]?.stringValue == "hwc" {
+                throw fail("\(m.name).encoder: \(channelsLastAdvice)")
             }
             let encoder = try LayerStack(name: "\(m.name).encoder", specs: m.encoder, inputShape: input.shape, vocabulary: input.vocabulary,
                                          maxBatch: maxBatch, params: params, arena: arena, source: source)

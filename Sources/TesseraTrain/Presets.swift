@@ -12,10 +12,7 @@ public enum ModelPresets {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "model.preset", "preset \(name): \(message)") }
         func imageShape() throws -> (Int, Int, Int) {
             guard let image = manifest.tensor("image"), image.shape.count == 3 else { throw fail("needs [channels, height, width] images in the dataset") }
-            guard image.extra["layout"]?.stringValue != "hwc" else {
-                throw fail("needs images stored [channels, height, width]; this dataset's are [height, width, channels] "
-                           + "(ingest --image-layout hwc): ingest them again with the default layout (chw)")
-            }
+            guard image.extra["layout"]?.stringValue != "hwc" else { throw fail(channelsLastAdvice) }
             let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
             guard h >= 4, w >= 4 else { throw fail("needs images of at least 4x4 (got \(h)x\(w))") }
             return (c, h, w)

@@ -49,8 +49,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Training epochs (used when --steps is not given; default 1).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Samples per batch (64, or the train split's samples when it has fewer).")
-    var batchSize: Int?
+    @Option(name: .customLong("batch-size"), help: "Samples per batch (64, or the train split's samples when it has fewer).")
+    var requestedBatchSize: Int?
 
     @Option(name: .long, help: "Learning rate (1e-3).")
     var lr = 1e-3
@@ -139,8 +139,8 @@ struct TrainCommand: ParsableCommand {
             // Without --batch-size, a train split smaller than the default batch is one batch (every step
             // sees all of it) rather than an error; an explicit size is taken as asked.
             let trainSamples = manifest.split("train")?.samples ?? 0
-            let batchSize = batchSize ?? (trainSamples > 0 ? min(64, trainSamples) : 64)
-            if self.batchSize == nil && batchSize < 64 && !quiet {
+            let batchSize = requestedBatchSize ?? (trainSamples > 0 ? min(64, trainSamples) : 64)
+            if requestedBatchSize == nil && batchSize < 64 && !quiet {
                 Console.err("train: the train split has \(trainSamples) samples: batches of \(batchSize) (--batch-size to choose)")
             }
             guard batchSize > 0, threads > 0, lr > 0, lr.isFinite else { throw ValidationError("--batch-size, --threads and --lr must be positive") }
