@@ -103,7 +103,7 @@ public func machineDescription() -> String {
        let colon = line.firstIndex(of: ":") {
         model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
-    let memory = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE))) / Double(1 << 30)
+    let memory = Double(SystemCall.physicalMemoryBytes) / Double(1 << 30)
     return "\(model), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Int(memory.rounded())) GiB"
 }
 

@@ -7,6 +7,14 @@ import Darwin
 
 /// The few system calls whose failures must become clear errors rather than crashes.
 public enum SystemCall {
+    /// Bytes of physical memory (0 when the system does not say).
+    public static var physicalMemoryBytes: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return 0 }
+        let (bytes, overflow) = pages.multipliedReportingOverflow(by: size)
+        return overflow ? .max : bytes
+    }
+
     /// `strerror(errno)` of the last failing call.
     public static func lastError() -> String {
         String(cString: strerror(errno))

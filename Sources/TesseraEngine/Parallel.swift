@@ -7,6 +7,8 @@ import TesseraBLAS
 /// How many threads the engine uses, for its own loops and for OpenBLAS alike.
 public enum EngineThreads {
     @usableFromInline nonisolated(unsafe) static var count = 1
+    /// The most threads a command accepts: every thread holds its own convolution scratch.
+    public static let maximum = 256
 
     /// Sets both the engine's and OpenBLAS's thread count. OpenBLAS's threads run only while the engine's
     /// wait for a product, and products issued from several engine threads at once run on one OpenBLAS

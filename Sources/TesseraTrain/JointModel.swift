@@ -261,6 +261,15 @@ public final class JointModel {
         }
         self.branches = branches
         alignSum = spec.align > 0 ? arena.reserve(maxBatch * spec.code) : nil
+        // Parameters, their gradients and Adam's two moments, then the activations: refused before any of it
+        // is allocated when it cannot fit in this machine's memory.
+        let needed = (Double(params.count) * 4 + Double(arena.count)) * Double(MemoryLayout<Float>.stride)
+        let memory = Double(SystemCall.physicalMemoryBytes)
+        if memory > 0 && needed > memory {
+            func gib(_ bytes: Double) -> String { fixed(bytes / Double(1 << 30), 1) + " GiB" }
+            throw fail("the model needs \(gib(needed)) (\(params.count) parameters with their gradients and Adam's moments, and the activations "
+                       + "of a batch of \(maxBatch)); this machine has \(gib(memory))")
+        }
         params.finalize()
         arena.finalize()
     }

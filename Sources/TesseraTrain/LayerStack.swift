@@ -71,17 +71,36 @@ final class LayerStack {
                 guard shape.count == 3 else { throw fail(index, "\(what) needs a [channels, height, width] input, got \(shape)") }
                 return (shape[0], shape[1], shape[2])
             }
+            /// Checks, before the layer allocates anything, that `factors` multiply to at most 2^31 elements.
+            func checkSize(_ what: String, _ factors: Int...) throws {
+                var count = 1
+                for factor in factors {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: factor)
+                    guard !overflow, product <= 1 << 31 else { throw fail(index, "\(what) would be too large (more than 2^31 elements)") }
+                    count = product
+                }
+            }
+            /// A convolution's weights [out, in, k, k] and one sample's column matrix [in k k, positions].
+            func checkConvolution(in channels: Int, out: Int, kernel: Int, positions: Int) throws {
+                try checkSize("the weights", out, channels, kernel, kernel)
+                try checkSize("the column matrix", channels, kernel, kernel, positions)
+            }
             switch spec {
             case let .conv2d(out, kernel, stride, padding):
                 let (c, h, w) = try image("conv2d")
                 guard h + 2 * padding >= kernel, w + 2 * padding >= kernel else { throw fail(index, "kernel \(kernel) is larger than the padded input \(shape)") }
+                let geometry = ConvGeometry(channels: c, inHeight: h, inWidth: w, kernelHeight: kernel, kernelWidth: kernel, stride: stride, padding: padding)
+                let result = try output([out, geometry.outHeight, geometry.outWidth])
+                try checkConvolution(in: c, out: out, kernel: kernel, positions: geometry.outHeight * geometry.outWidth)
                 let layer = Conv2d(params, layerName, in: c, out: out, kernel: kernel, stride: stride, padding: padding, inputHeight: h, inputWidth: w)
                 let node = ConvolutionNode(layer, params: params, workspace: arena.reserve(layer.workspace(batch: maxBatch)), arena: arena)
-                try append(node, output([out, layer.outHeight, layer.outWidth]))
+                try append(node, result)
                 initializers.append(node.initializer)
             case let .convTranspose2d(out, kernel, stride, padding, outputPadding):
                 let (c, h, w) = try image("conv_transpose2d")
                 guard outputPadding.height < stride, outputPadding.width < stride else { throw fail(index, "output_padding must be smaller than the stride") }
+                try checkSize("the output", out, (h - 1) * stride + kernel + outputPadding.height, (w - 1) * stride + kernel + outputPadding.width)
+                try checkConvolution(in: out, out: c, kernel: kernel, positions: h * w)
                 let layer = ConvTranspose2d(params, layerName, in: c, out: out, kernel: kernel, stride: stride, padding: padding,
                                             outputPadding: (outputPadding.height, outputPadding.width), inputHeight: h, inputWidth: w)
                 guard layer.outHeight > 0, layer.outWidth > 0 else { throw fail(index, "the output of \(shape) would be empty") }
@@ -99,6 +118,7 @@ final class LayerStack {
             case let .linear(out):
                 guard let features = shape.last, !shape.isEmpty else { throw fail(index, "linear needs an input with features") }
                 let rows = shape.dropLast().reduce(1, *)
+                try checkSize("the weights", features, out)
                 let layer = Linear(params, layerName, in: features, out: out)
                 let node = LinearNode(layer, rowsPerSample: rows, params: params)
                 try append(node, output(Array(shape.dropLast()) + [out]))
@@ -107,6 +127,7 @@ final class LayerStack {
                 guard index == 0, shape.count == 1 else { throw fail(index, "embedding must be the first layer of a text encoder (input [length] ids)") }
                 let size = vocabularySetting > 0 ? vocabularySetting : vocabulary
                 guard size > 0 else { throw fail(index, "the embedding's vocabulary is 0 and the dataset names no tokenizer size") }
+                try checkSize("the embedding table", size, dimension)
                 let layer = EmbeddingMean(params, layerName, vocabulary: size, dimension: dimension)
                 let node = EmbeddingNode(layer, length: shape[0], params: params, stack: self)
                 try append(node, output([dimension]))
@@ -127,7 +148,10 @@ final class LayerStack {
                 view.shape = [view.perSample]
                 tensors.append(view)
             case let .reshape(target):
-                guard target.reduce(1, *) == shape.reduce(1, *) else { throw fail(index, "cannot reshape \(shape) to \(target)") }
+                let count = target.reduce(Optional(1)) { product, extent in
+                    product.flatMap { let (next, overflow) = $0.multipliedReportingOverflow(by: extent); return overflow ? nil : next }
+                }
+                guard count == shape.reduce(1, *) else { throw fail(index, "cannot reshape \(shape) to \(target)") }
                 nodes.append(ViewNode())
                 var view = tensors[tensors.count - 1]
                 view.shape = target

@@ -105,6 +105,8 @@ public final class Trainer {
     public private(set) var steadySgemmSeconds = 0.0
     private var sgemmAtSteadyStart = 0.0
     public static let warmupSteps = 5
+    /// More steps than any run could take, small enough that step and sample counts never overflow.
+    public static let maximumSteps = 1 << 40
     /// Wall seconds per phase over the steady steps (load, prepare, forward, losses, backward, update).
     public private(set) var phaseSeconds: [(name: String, seconds: Double)] = []
     let totalSteps: Int
@@ -135,9 +137,12 @@ public final class Trainer {
         if let steps = options.steps {
             totalSteps = steps
         } else {
-            totalSteps = (options.epochs ?? 1) * loader.batchesPerEpoch
+            let (planned, overflow) = (options.epochs ?? 1).multipliedReportingOverflow(by: loader.batchesPerEpoch)
+            totalSteps = overflow ? .max : planned
         }
-        guard totalSteps >= 0 else { throw TesseraError(stage: .config, code: "train.steps", "the number of steps must not be negative") }
+        guard (0...Trainer.maximumSteps).contains(totalSteps) else {
+            throw TesseraError(stage: .config, code: "train.steps", "a run has 0 to \(Trainer.maximumSteps) steps (2^40); this one would have \(totalSteps)")
+        }
         if options.augmentShift > 0 {
             // Shifts move [C, H, W] planes; an HWC dataset (channels last) would be scrambled.
             for branch in model.branches where branch.spec.name == "image" {
@@ -319,7 +324,7 @@ public final class Trainer {
             }
             if now - lastReport >= 1 || step == totalSteps {
                 rate = Double((step - lastReportStep) * options.batchSize) / max(now - lastReport, 1e-9)
-                let eta = rate > 0 ? Double((totalSteps - step) * options.batchSize) / rate : 0
+                let eta = rate > 0 ? Double(totalSteps - step) * Double(options.batchSize) / rate : 0
                 log("step \(step)/\(totalSteps)  loss \(fixed(losses.total, 4)) (\(describe(losses)))  \(Int(rate)) samples/s  ETA \(formatDuration(eta))")
                 lastReport = now
                 lastReportStep = step

@@ -56,7 +56,9 @@ struct EncodeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batchSize > 0, threads > 0 else { throw ValidationError("--batch-size and --threads must be positive") }
+            guard batchSize > 0, (1...EngineThreads.maximum).contains(threads) else {
+                throw ValidationError("--batch-size must be positive and --threads from 1 to \(EngineThreads.maximum)")
+            }
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             guard manifest.split(split) != nil else { throw ValidationError("no split \(split) in the dataset") }
@@ -103,7 +105,9 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batchSize > 0, threads > 0 else { throw ValidationError("--batch-size and --threads must be positive") }
+            guard batchSize > 0, (1...EngineThreads.maximum).contains(threads) else {
+                throw ValidationError("--batch-size must be positive and --threads from 1 to \(EngineThreads.maximum)")
+            }
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             let target = try evaluationSplit(split, manifest)

@@ -203,6 +203,11 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 1 && result.stderr.contains("nothing to resume"), "\(result.stderr)")
         result = try train(["train", dataset, "--out", out, "--steps", "1"])
         #expect(result.status == 1 && result.stderr.contains("not empty"), "\(result.stderr)")
+        // Counts that would overflow or exhaust the machine are refused up front.
+        result = try train(["train", dataset, "--out", out + "/run6", "--epochs", "\(Int.max)", "--quiet"])
+        #expect(result.status == 1 && result.stderr.contains("(2^40)"), "\(result.stderr)")
+        result = try train(["train", dataset, "--out", out + "/run7", "--threads", "100000", "--quiet"])
+        #expect(result.status != 0 && result.stderr.contains("--threads must be from 1 to 256"), "\(result.stderr)")
         // Channels-last images cannot feed a convolution: the message says how to ingest them instead.
         let channelsLast = try Self.ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--modalities", "image", "--image-size", "16",
                                                   "--image-layout", "hwc"])

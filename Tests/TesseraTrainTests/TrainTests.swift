@@ -122,6 +122,34 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(throws: TesseraError.self) { _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test") }
     }
 
+    /// Model files whose layers or whole would not fit are refused with the place and the cause before
+    /// anything is allocated (each of these crashed, overflowing a product or failing to allocate, before).
+    @Test func oversizedModelsAreRefusedBeforeAllocating() throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        let decoder = #"[{"linear": 3072}, {"reshape": [3, 32, 32]}]"#
+        let text = #""text": {"encoder": [{"embedding": {"vocabulary": 16777216, "dim": 16777216}}], "decoder": [{"linear": 2048}, {"reshape": [32, 64]}, {"linear": 483}]}"#
+        // Forty layers of 2^31 weights: about 1.4 TB with gradients and Adam's moments.
+        let huge = (0..<20).map { _ in #"{"linear": 174762}, {"linear": 12288}"# }.joined(separator: ", ")
+        let cases: [(String, String)] = [
+            (#""image": {"encoder": ["flatten", {"linear": 16777216}], "decoder": \#(decoder)}"#, "the weights would be too large"),
+            (#""image": {"encoder": [{"conv2d": {"out": 4, "kernel": 16777216, "padding": 16777216}}, "flatten"], "decoder": \#(decoder)}"#, "too large"),
+            (#""image": {"encoder": ["flatten", {"linear": 8}], "decoder": [{"linear": 48}, {"reshape": [3, 4, 4]}, {"conv_transpose2d": {"out": 3, "kernel": 16777216, "stride": 16777216}}]}"#, "the output would be too large"),
+            (#""image": {"encoder": ["flatten", {"linear": 8}], "decoder": [{"linear": 3072}, {"reshape": [16777216, 16777216, 16777216, 3]}]}"#, "cannot reshape"),
+            (text, "the embedding table would be too large"),
+            (#""image": {"encoder": ["flatten", \#(huge)], "decoder": \#(decoder)}"#, "this machine has"),
+        ]
+        for (modalities, message) in cases {
+            let spec = try ModelSpec.parse(try JSONValue.parse("{\"modalities\": {\(modalities)}}"), source: "test")
+            do {
+                _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 64, source: "test")
+                Issue.record("built: \(modalities.prefix(80))")
+            } catch let error as TesseraError {
+                #expect(error.description.contains(message), "\(error)")
+            }
+        }
+    }
+
     /// The image presets halve each side twice and come back to the input's own size for any image from 4x4,
     /// odd sides included (output padding per axis), grey or colour; below 4 they refuse with a message.
     @Test func imagePresetsFitAnyImageSize() throws {
