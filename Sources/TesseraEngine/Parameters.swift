@@ -99,5 +99,13 @@ public final class ParameterSet<T: EngineScalar>: @unchecked Sendable {
             let doubles = tensor.doubles()
             for i in 0..<entry.ref.count { values[entry.ref.offset + i] = T(doubles[i]) }
         }
+        // A NaN or infinity would only surface as a non-finite loss later, far from its cause.
+        for entry in entries {
+            let loaded = UnsafeBufferPointer(start: values + entry.ref.offset, count: entry.ref.count)
+            if let bad = loaded.firstIndex(where: { !$0.isFinite }) {
+                throw TesseraError(path: source, stage: .read, code: "train.non-finite-parameter",
+                                   "\"\(entry.name)\" holds \(loaded[bad]) at element \(bad): the weights are not usable")
+            }
+        }
     }
 }

@@ -37,3 +37,26 @@ import TesseraCore
         #expect(error <= 1e-6, "\(name): relative error \(error)")
     }
 }
+
+/// Loading weights: every value comes through (float32 as its bytes, other types converted), and a NaN or an
+/// infinity is refused by name rather than surfacing later as a non-finite loss.
+@Suite struct ParameterLoadingTests {
+    @Test func loadsValuesAndRefusesNonFiniteOnes() throws {
+        let params = ParameterSet<Float>()
+        let weight = params.add("layer.weight", shape: [2, 3]), bias = params.add("layer.bias", shape: [3])
+        params.finalize()
+        let values: [Float] = [1, -2, 3.5, 0, 1e-30, 7]
+        try params.load(["layer.weight": try Tensor(shape: [2, 3], scalars: values),
+                         "layer.bias": try Tensor(shape: [3], scalars: [Double](arrayLiteral: 0.5, 1.5, 2.5))], source: "test")
+        #expect(Array(UnsafeBufferPointer(start: params.value(weight), count: 6)) == values)
+        #expect(Array(UnsafeBufferPointer(start: params.value(bias), count: 3)) == [0.5, 1.5, 2.5])
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var poisoned = values
+            poisoned[4] = bad
+            #expect(throws: TesseraError.self) {
+                try params.load(["layer.weight": try Tensor(shape: [2, 3], scalars: poisoned),
+                                 "layer.bias": try Tensor(shape: [3], scalars: [Float](repeating: 0, count: 3))], source: "test")
+            }
+        }
+    }
+}
