@@ -20,7 +20,8 @@ func evaluationSplit(_ requested: String?, _ manifest: DatasetManifest) throws -
 
 func parseModalities(_ text: String?, model: JointModel) throws -> Set<String>? {
     guard let text else { return nil }
-    let names = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) })
+    let names = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    guard !names.isEmpty else { throw ValidationError("--modalities: name at least one of \(model.modalityNames.joined(separator: ", "))") }
     for name in names where !model.modalityNames.contains(name) {
         throw ValidationError("--modalities: the model has no \(name) (it has \(model.modalityNames.joined(separator: ", ")))")
     }

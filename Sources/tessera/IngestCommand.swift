@@ -125,7 +125,9 @@ struct IngestCommand: ParsableCommand {
 }
 
 func parseModalities(_ text: String) throws -> [Modality] {
-    try text.split(separator: ",").map { name in
+    let names = text.split(separator: ",").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+    guard !names.isEmpty else { throw TesseraError(stage: .config, code: "config.ingest", "name at least one modality: image, audio, text") }
+    return try names.map { name in
         guard let modality = Modality(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
             throw TesseraError(stage: .config, code: "config.ingest", "unknown modality \"\(name)\": use image, audio, text")
         }

@@ -168,6 +168,9 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(report["retrieval"]?["audio->image"]?["recall@10"]?.doubleValue != nil)
         let probe = try #require(report["probe"]?["all"]?.doubleValue)
         #expect(probe > 0.3, "a probe on codes of 10 digits does better than chance (\(probe))")
+        // An empty list of modalities is a mistake, not "none of them".
+        result = try train(["encode", dataset, "--checkpoint", run, "--modalities", ",", "--out", run + "/none.safetensors"])
+        #expect(result.status != 0 && result.stderr.contains("name at least one"), "\(result.stderr)")
         // A dataset of other shapes is refused by name, not by the first layer that does not fit.
         let other = try Self.ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--tokenizer", "fixtures/text/tokenizers/w1.json",
                                            "--image-size", "24"])
