@@ -48,7 +48,7 @@ public enum Checkpoint {
         /// than the layer that would fail to fit them.
         public func checkInputs(_ manifest: DatasetManifest, dataset: String) throws {
             for (tensor, shape) in (inputs ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let found = manifest.tensor(tensor)?.shape
+                let found = manifest.tensor(tensor).map(ModalityInput.modelShape)
                 guard found == shape else {
                     let has = found.map { "has \($0)" } ?? "has no \(tensor)"
                     throw TesseraError(path: file.path, stage: .config, code: "checkpoint.other-inputs",

@@ -116,7 +116,7 @@ public enum Evaluation {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: visible, hide: nil)
             model.forward(input)
-            guard let target = input.floats[branch.input.tensor] else { continue }
+            guard let target = model.normalizedInput(branch, input) else { continue }
             let r = branch.decoder.output, present = model.arena.pointer(branch.present)
             for b in 0..<input.count where present[b] != 0 {
                 for k in 0..<per {

@@ -8,8 +8,10 @@ import TesseraShards
 /// What the dataset says about one modality's input.
 public struct ModalityInput: Sendable {
     public var tensor: String
-    /// Per-sample shape ([C, H, W], [mels, frames], [length]).
+    /// Per-sample shape as the model sees it ([C, H, W], [mels, frames], [length]).
     public var shape: [Int]
+    /// Images stored [H, W, C] (`ingest --image-layout hwc`): the model reads a [C, H, W] copy.
+    public var channelsLast = false
     /// The mask tensor (`mask_image`, ...), when the dataset has one.
     public var mask: String?
     /// Per-channel (scale / std, mean / std... as stored) normalisation, to undo for `unit` inputs.
@@ -33,8 +35,19 @@ public struct ModalityInput: Sendable {
         var vocabulary = 0
         if let tokenizer = schema.extra["tokenizer"], let size = tokenizer["vocabularySize"]?.intValue { vocabulary = size }
         let mask = "mask_" + spec.name
-        return ModalityInput(tensor: spec.input, shape: schema.shape, mask: manifest.tensor(mask) != nil ? mask : nil,
-                             normalization: schema.normalize ?? appliedNormalization(schema), vocabulary: vocabulary)
+        var normalization = schema.normalize ?? appliedNormalization(schema)
+        let channelsLast = isChannelsLast(schema)
+        // The loader normalises in the stored layout; the model's copy has the channels first.
+        if channelsLast { normalization?.axis = 0 }
+        return ModalityInput(tensor: spec.input, shape: modelShape(schema), channelsLast: channelsLast, mask: manifest.tensor(mask) != nil ? mask : nil,
+                             normalization: normalization, vocabulary: vocabulary)
+    }
+
+    static func isChannelsLast(_ schema: TensorSchema) -> Bool { schema.shape.count == 3 && schema.extra["layout"]?.stringValue == "hwc" }
+
+    /// A dataset tensor's per-sample shape as the model sees it: channels first.
+    static func modelShape(_ schema: TensorSchema) -> [Int] {
+        isChannelsLast(schema) ? [schema.shape[2], schema.shape[0], schema.shape[1]] : schema.shape
     }
 
     /// Images ingested as float32 were normalised when written; the manifest records the mean and std
@@ -53,6 +66,8 @@ final class ModalityBranch {
     let input: ModalityInput
     let encoder: LayerStack
     let decoder: LayerStack
+    /// A channels-last image made [C, H, W] (still normalised): what the model reads instead of the batch's.
+    let planarInput: ArenaSlot?
     /// The encoder input when it is not the batch itself (`unit` scale), and the MSE target.
     let unitInput: ArenaSlot?
     /// 1 where the sample has the modality / where the encoders may see it.
@@ -78,9 +93,9 @@ final class ModalityBranch {
     let packedTargets: UnsafeMutablePointer<Int32>?
     var encoderWidth: Int { encoder.outputCount }
 
-    init(spec: ModalitySpec, input: ModalityInput, encoder: LayerStack, decoder: LayerStack, unitInput: ArenaSlot?, present: ArenaSlot,
+    init(spec: ModalitySpec, input: ModalityInput, encoder: LayerStack, decoder: LayerStack, planarInput: ArenaSlot?, unitInput: ArenaSlot?, present: ArenaSlot,
          visible: ArenaSlot, part: ArenaSlot?, partGradient: ArenaSlot?, maxBatch: Int) {
-        (self.spec, self.input, self.encoder, self.decoder, self.unitInput) = (spec, input, encoder, decoder, unitInput)
+        (self.spec, self.input, self.encoder, self.decoder, self.planarInput, self.unitInput) = (spec, input, encoder, decoder, planarInput, unitInput)
         (self.present, self.visible, self.part, self.partGradient) = (present, visible, part, partGradient)
         validPositions = spec.loss == .crossEntropy ? .allocate(capacity: maxBatch * max(input.shape.first ?? 1, 1)) : nil
         packedTargets = spec.loss == .crossEntropy ? .allocate(capacity: maxBatch * max(input.shape.first ?? 1, 1)) : nil
@@ -91,10 +106,6 @@ final class ModalityBranch {
         packedTargets?.deallocate()
     }
 }
-
-/// Why a channels-last dataset cannot feed a convolution, and what to do about it.
-let channelsLastAdvice = "the dataset's images are stored [height, width, channels] (ingest --image-layout hwc), and convolutions "
-    + "read [channels, height, width]: ingest them again with the default layout (chw)"
 
 /// A batch as the model reads it: pointers into a loader batch (or any buffers of the same layout).
 public struct ModelBatch {
@@ -176,9 +187,6 @@ public final class JointModel {
         // Encoders first (their parameters come first, in modality order), then fusion, shared, decoders.
         var encoders: [LayerStack] = []
         for (m, input) in zip(spec.modalities, inputs) {
-            if m.encoder.contains(where: \.isPlanar), manifest.tensor(input.tensor)?.extra["layout"]?.stringValue == "hwc" {
-                throw fail("\(m.name).encoder: \(channelsLastAdvice)")
-            }
             let encoder = try LayerStack(name: "\(m.name).encoder", specs: m.encoder, inputShape: input.shape, vocabulary: input.vocabulary,
                                          maxBatch: maxBatch, params: params, arena: arena, source: source)
             if spec.fusion != .none && encoder.outputShape.count != 1 {
@@ -240,10 +248,11 @@ public final class JointModel {
             if m.scale == .unit && (input.normalization == nil || m.name == "text") {
                 throw fail("\(m.name): scale \"unit\" needs a normalised stored input (an image)")
             }
+            let planar = input.channelsLast ? arena.reserve(maxBatch * input.shape.reduce(1, *)) : nil
             let unit = m.scale == .unit ? arena.reserve(maxBatch * input.shape.reduce(1, *)) : nil
             let part = spec.fusion == .none ? nil : arena.reserve(maxBatch * partWidth)
             let partGradient = spec.fusion == .none ? nil : arena.reserve(maxBatch * partWidth)
-            let branch = ModalityBranch(spec: m, input: input, encoder: encoders[i], decoder: decoder, unitInput: unit,
+            let branch = ModalityBranch(spec: m, input: input, encoder: encoders[i], decoder: decoder, planarInput: planar, unitInput: unit,
                                         present: arena.reserve(maxBatch), visible: arena.reserve(maxBatch), part: part,
                                         partGradient: partGradient, maxBatch: maxBatch)
             if let projection = projections[i] {
@@ -294,12 +303,23 @@ public final class JointModel {
     private func input(_ branch: ModalityBranch, _ batch: ModelBatch) -> UnsafeMutablePointer<Float>? {
         if let unit = branch.unitInput { return arena.pointer(unit) }
         if branch.encoder.startsWithEmbedding { return arena.pointer(branch.present) }
+        return normalizedInput(branch, batch)
+    }
+
+    /// A branch's input for this batch on the dataset's normalised scale, laid out as the model sees it
+    /// (`ModalityInput.shape`): the batch's own tensor, or its [C, H, W] copy when it is stored channels-last
+    /// (made by `prepare`).
+    func normalizedInput(_ branch: ModalityBranch, _ batch: ModelBatch) -> UnsafeMutablePointer<Float>? {
+        if let planar = branch.planarInput { return arena.pointer(planar) }
         return batch.floats[branch.input.tensor]
     }
 
-    /// Fills presence and visibility masks, and unit-scaled inputs. `visibleModalities` nil: every present
-    /// modality is visible; `hide(sample)` returns modalities to hide for a sample (modality dropout).
-    func prepare(_ batch: ModelBatch, visibleModalities: Set<String>?, hide: ((Int, [String]) -> Set<String>)?) throws {
+    /// Fills presence and visibility masks, channels-first copies and unit-scaled inputs. `visibleModalities`
+    /// nil: every present modality is visible; `hide(sample)` returns modalities to hide for a sample
+    /// (modality dropout); `transform` may change each branch's normalised input in place (augmentation)
+    /// before anything is derived from it.
+    func prepare(_ batch: ModelBatch, visibleModalities: Set<String>?, hide: ((Int, [String]) -> Set<String>)?,
+                 transform: ((ModalityBranch, UnsafeMutablePointer<Float>) -> Void)? = nil) throws {
         let n = batch.count
         for branch in branches {
             let present = arena.pointer(branch.present)
@@ -311,7 +331,11 @@ public final class JointModel {
             if branch.spec.name == "text" && (batch.ids == nil || batch.lengths == nil) {
                 throw TesseraError(stage: .read, code: "train.missing-input", "the batch has no text_ids/text_len")
             }
-            if let unit = branch.unitInput, let source = batch.floats[branch.input.tensor], let normalization = branch.input.normalization {
+            if let planar = branch.planarInput, let source = batch.floats[branch.input.tensor] {
+                channelsFirst(source, arena.pointer(planar), shape: branch.input.shape, count: n)
+            }
+            if let transform, let pixels = normalizedInput(branch, batch) { transform(branch, pixels) }
+            if let unit = branch.unitInput, let source = normalizedInput(branch, batch), let normalization = branch.input.normalization {
                 unitScale(source, arena.pointer(unit), shape: branch.input.shape, normalization: normalization, count: n)
             }
         }
@@ -323,6 +347,17 @@ public final class JointModel {
                 let isPresent = arena.pointer(branch.present)[b] != 0
                 let shown = isPresent && !hidden.contains(name) && (visibleModalities?.contains(name) ?? true)
                 arena.pointer(branch.visible)[b] = shown ? 1 : 0
+            }
+        }
+    }
+
+    /// [H, W, C] samples to [C, H, W] (`shape` is the latter).
+    private func channelsFirst(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, shape: [Int], count: Int) {
+        let (channels, plane) = (shape[0], shape[1] * shape[2]), perSample = channels * plane
+        for b in 0..<count {
+            let from = source + b * perSample, to = target + b * perSample
+            for p in 0..<plane {
+                for c in 0..<channels { to[c * plane + p] = from[p * channels + c] }
             }
         }
     }
@@ -448,7 +483,7 @@ public final class JointModel {
             var scaledCount = n * branch.decoder.outputCount
             switch branch.spec.loss {
             case .mse:
-                guard let target = branch.unitInput.map({ arena.pointer($0) }) ?? batch.floats[branch.input.tensor] else { continue }
+                guard let target = branch.unitInput.map({ arena.pointer($0) }) ?? normalizedInput(branch, batch) else { continue }
                 loss = Loss.mse(r, target, dr, batch: n, perSample: branch.decoder.outputCount, sampleWeights: present)
             case .crossEntropy:
                 guard let ids = batch.ids, let lengths = batch.lengths, let valid = branch.validPositions else { continue }

@@ -28,14 +28,6 @@ public enum LayerSpec: Sendable, Equatable {
     case flatten
     case reshape([Int])
 
-    /// Does the layer read [channels, height, width] planes?
-    var isPlanar: Bool {
-        switch self {
-        case .conv2d, .convTranspose2d, .maxPool, .upsample: true
-        default: false
-        }
-    }
-
     var json: JSONValue {
         func object(_ name: String, _ members: [(String, JSONValue)]) -> JSONValue {
             .object(JSONObject([(name, .object(JSONObject(members)))]))

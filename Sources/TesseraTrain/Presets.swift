@@ -11,9 +11,9 @@ public enum ModelPresets {
     public static func spec(_ name: String, for manifest: DatasetManifest) throws -> ModelSpec {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "model.preset", "preset \(name): \(message)") }
         func imageShape() throws -> (Int, Int, Int) {
-            guard let image = manifest.tensor("image"), image.shape.count == 3 else { throw fail("needs [channels, height, width] images in the dataset") }
-            guard image.extra["layout"]?.stringValue != "hwc" else { throw fail(channelsLastAdvice) }
-            let (c, h, w) = (image.shape[0], image.shape[1], image.shape[2])
+            guard let image = manifest.tensor("image"), image.shape.count == 3 else { throw fail("needs images of three axes in the dataset") }
+            let shape = ModalityInput.modelShape(image)
+            let (c, h, w) = (shape[0], shape[1], shape[2])
             guard h >= 4, w >= 4 else { throw fail("needs images of at least 4x4 (got \(h)x\(w))") }
             return (c, h, w)
         }

@@ -191,7 +191,7 @@ public enum RunPictures {
                     let per = shape.reduce(1, *)
                     let values: UnsafeMutablePointer<Float>
                     if view.source == "image", let r = model.reconstruction("image") { values = r.pointer + sample * r.perSample } else {
-                        guard let source = input.floats[branch.input.tensor] else { continue }
+                        guard let source = model.normalizedInput(branch, input) else { continue }
                         values = source + sample * per
                     }
                     var pixels = [Float](repeating: 0, count: per)

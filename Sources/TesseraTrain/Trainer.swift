@@ -143,15 +143,6 @@ public final class Trainer {
         guard (0...Trainer.maximumSteps).contains(totalSteps) else {
             throw TesseraError(stage: .config, code: "train.steps", "a run has 0 to \(Trainer.maximumSteps) steps (2^40); this one would have \(totalSteps)")
         }
-        if options.augmentShift > 0 {
-            // Shifts move [C, H, W] planes; an HWC dataset (channels last) would be scrambled.
-            for branch in model.branches where branch.spec.name == "image" {
-                guard branch.input.shape.count == 3, (branch.input.normalization?.axis ?? 0) == 0 else {
-                    throw TesseraError(path: options.dataset, stage: .config, code: "train.augment",
-                                       "--augment-shift needs images stored CHW (ingest's default layout); this dataset's are \(branch.input.shape)")
-                }
-            }
-        }
 
         let checkpointPath = FilePath.join(options.output, Trainer.checkpointFile)
         if resume {
@@ -224,25 +215,23 @@ public final class Trainer {
     /// Image augmentation: each training image translated by a uniform whole-pixel (dx, dy) in
     /// [-shift, shift]^2, vacated pixels black (a zero pixel in the loader's normalisation), the same shift
     /// on every channel. A pure function of (seed, step, sample), like modality dropout, so a resumed run
-    /// draws the same. The reconstruction target is the translated image too.
-    func augment(_ batch: ModelBatch, step: Int) {
+    /// draws the same. The reconstruction target is the translated image too. `pixels` are the branch's
+    /// normalised [C, H, W] input for `count` samples (`JointModel.prepare` hands them over).
+    func augment(_ branch: ModalityBranch, _ pixels: UnsafeMutablePointer<Float>, count: Int, step: Int) {
         let shift = options.augmentShift
-        guard shift > 0 else { return }
-        for branch in model.branches where branch.spec.name == "image" {
-            guard branch.input.shape.count == 3, let pixels = batch.floats[branch.input.tensor] else { continue }
-            let (channels, height, width) = (branch.input.shape[0], branch.input.shape[1], branch.input.shape[2])
-            let normalization = branch.input.normalization
-            let black: [Float] = (0..<channels).map { c in
-                guard let n = normalization, c < n.mean.count, c < n.std.count, n.std[c] != 0 else { return 0 }
-                return Float(-n.mean[c] / n.std[c])
-            }
-            var rng = SeededRandom(seed: options.seed ^ 0x7368_6966_7473_6869, stream: UInt64(step))
-            for b in 0..<batch.count {
-                let dx = rng.nextInt(below: 2 * shift + 1) - shift, dy = rng.nextInt(below: 2 * shift + 1) - shift
-                for c in 0..<channels {
-                    translate(pixels + (b * channels + c) * height * width, height: height, width: width,
-                              dx: dx, dy: dy, fill: black[c])
-                }
+        guard shift > 0, branch.spec.name == "image", branch.input.shape.count == 3 else { return }
+        let (channels, height, width) = (branch.input.shape[0], branch.input.shape[1], branch.input.shape[2])
+        let normalization = branch.input.normalization
+        let black: [Float] = (0..<channels).map { c in
+            guard let n = normalization, c < n.mean.count, c < n.std.count, n.std[c] != 0 else { return 0 }
+            return Float(-n.mean[c] / n.std[c])
+        }
+        var rng = SeededRandom(seed: options.seed ^ 0x7368_6966_7473_6869, stream: UInt64(step))
+        for b in 0..<count {
+            let dx = rng.nextInt(below: 2 * shift + 1) - shift, dy = rng.nextInt(below: 2 * shift + 1) - shift
+            for c in 0..<channels {
+                translate(pixels + (b * channels + c) * height * width, height: height, width: width,
+                          dx: dx, dy: dy, fill: black[c])
             }
         }
     }
@@ -287,8 +276,10 @@ public final class Trainer {
             guard let batch = try loader.next() else { break }
             clock.lap(0, &phaseTotals)
             let input = ModelBatch(batch)
-            augment(input, step: step)
-            try model.prepare(input, visibleModalities: nil, hide: dropout(step: step))
+            let current = step
+            try model.prepare(input, visibleModalities: nil, hide: dropout(step: current)) { branch, pixels in
+                self.augment(branch, pixels, count: input.count, step: current)
+            }
             model.params.zeroGrads()
             clock.lap(1, &phaseTotals)
             model.forward(input)

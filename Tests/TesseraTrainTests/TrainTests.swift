@@ -82,6 +82,31 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(same, "resumed weights differ from the uninterrupted run's")
     }
 
+    /// Images stored channels-last ([H, W, C], `ingest --image-layout hwc`) train exactly as the same images
+    /// stored channels-first: the model reads a [C, H, W] copy, so with image shifts and modality dropout in
+    /// play the weights come out byte for byte the same.
+    @Test func channelsLastImagesTrainAsChannelsFirst() throws {
+        let channelsFirst = try #require(digitsDataset)
+        let channelsLast = try temporaryFolder("digits-hwc")
+        var config = IngestConfig()
+        config.manifestFile = packageRoot + "/fixtures/digits/triad.csv"
+        config.text.tokenizer = packageRoot + "/fixtures/text/tokenizers/w1.json"
+        config.image.size = 32
+        config.image.layout = .hwc
+        _ = try IngestRunner(config: config, output: channelsLast).run()
+        var weights: [Data] = []
+        for dataset in [channelsFirst, channelsLast] {
+            let run = try temporaryFolder("layout-run")
+            var options = TrainOptions(dataset: dataset, output: run, model: try tinyModel())
+            (options.steps, options.batchSize, options.seed) = (5, 8, 3)
+            (options.modalityDropout, options.augmentShift, options.evalEvery) = (0.5, 3, nil)
+            _ = try Trainer(options: options, resume: false) { _ in }.run()
+            weights.append(try Data(contentsOf: URL(fileURLWithPath: run + "/weights.safetensors")))
+        }
+        let same = weights[0] == weights[1]
+        #expect(same, "channels-last images trained to other weights")
+    }
+
     /// The in-place translation against the definition, for shifts in every direction and beyond the plane.
     @Test func translationMovesThePlaneAndFillsTheRest() {
         let (height, width) = (5, 7)
