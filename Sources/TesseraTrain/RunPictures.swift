@@ -178,10 +178,9 @@ public enum RunPictures {
         for (i, view) in views.enumerated() {
             canvas.text(view.title, x: x, y: 12, .black)
             let visible = view.visible
-            if view.source.hasPrefix("input") == false {
-                try model.prepare(input, visibleModalities: visible, hide: nil)
-                model.forward(input)
-            }
+            // Inputs are drawn from the model's view of the batch too (a channels-last image's planar copy).
+            try model.prepare(input, visibleModalities: visible, hide: nil)
+            if view.source.hasPrefix("input") == false { model.forward(input) }
             for sample in 0..<input.count {
                 let y = header + sample * (rowHeight + gap)
                 switch view.source {

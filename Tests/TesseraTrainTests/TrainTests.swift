@@ -94,17 +94,21 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         config.image.size = 32
         config.image.layout = .hwc
         _ = try IngestRunner(config: config, output: channelsLast).run()
-        var weights: [Data] = []
+        var weights: [Data] = [], pictures: [Data] = []
         for dataset in [channelsFirst, channelsLast] {
             let run = try temporaryFolder("layout-run")
             var options = TrainOptions(dataset: dataset, output: run, model: try tinyModel())
             (options.steps, options.batchSize, options.seed) = (5, 8, 3)
             (options.modalityDropout, options.augmentShift, options.evalEvery) = (0.5, 3, nil)
-            _ = try Trainer(options: options, resume: false) { _ in }.run()
+            let trainer = try Trainer(options: options, resume: false) { _ in }
+            _ = try trainer.run()
+            try RunPictures.write(run: run, model: trainer.model, dataset: dataset) { _ in }
             weights.append(try Data(contentsOf: URL(fileURLWithPath: run + "/weights.safetensors")))
+            pictures.append(try Data(contentsOf: URL(fileURLWithPath: run + "/reconstructions.png")))
         }
-        let same = weights[0] == weights[1]
-        #expect(same, "channels-last images trained to other weights")
+        let (sameWeights, samePictures) = (weights[0] == weights[1], pictures[0] == pictures[1])
+        #expect(sameWeights, "channels-last images trained to other weights")
+        #expect(samePictures, "channels-last images drew other pictures")
     }
 
     /// The in-place translation against the definition, for shifts in every direction and beyond the plane.
