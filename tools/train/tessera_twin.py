@@ -113,12 +113,17 @@ class Twin(nn.Module):
         self.names = [n for n in ORDER if n in spec["modalities"]]
         self.fusion_kind = spec.get("fusion", "concat")
         self.inputs = {}
+        self.channels_last = set()
         widths = {}
         for name in self.names:
             m = spec["modalities"][name]
             tensor = m.get("input", {"image": "image", "audio": "audio_mel", "text": "text_ids"}[name])
             vocabulary = schema[tensor].get("tokenizer", {}).get("vocabularySize", 0)
-            self.inputs[name] = (tensor, schema[tensor]["shape"], vocabulary, m)
+            shape = list(schema[tensor]["shape"])
+            if schema[tensor].get("layout") == "hwc" and len(shape) == 3:  # the model sees [C, H, W], as Tessera's does
+                shape = [shape[2], shape[0], shape[1]]
+                self.channels_last.add(tensor)
+            self.inputs[name] = (tensor, shape, vocabulary, m)
         # "scale": "unit" (seed-conv): the model sees and reconstructs pixel values in [0, 1], the stored
         # normalisation undone per channel (U8 images: "normalize"; F32 images: the "mean"/"std" applied).
         self.unit = {}
@@ -167,8 +172,11 @@ class Twin(nn.Module):
         self.load_state_dict(mapped)
 
     def model_scale(self, batch):
-        """The batch as the model reads it: unit-scale inputs mapped back to [0, 1]."""
+        """The batch as the model reads it: channels-last images made channels-first, unit-scale inputs mapped
+        back to [0, 1]."""
         out = dict(batch)
+        for tensor in self.channels_last:
+            out[tensor] = batch[tensor].permute(0, 3, 1, 2).contiguous()
         for tensor, (mean, std) in self.unit.items():
             out[tensor] = batch[tensor] * std + mean
         return out
