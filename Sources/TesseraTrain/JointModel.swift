@@ -176,6 +176,22 @@ public final class JointModel {
         .object(JSONObject(branches.map { ($0.input.tensor, .array($0.input.shape.map { .int($0) })) }))
     }
 
+    /// Where a text branch's embedding or output classes cover fewer ids than the dataset's tokenizer has:
+    /// the ids beyond are read as padding and not scored, which a run should say.
+    func vocabularyNotes() -> [String] {
+        branches.compactMap { branch in
+            guard branch.spec.name == "text", branch.input.vocabulary > 0 else { return nil }
+            var rows: Int?
+            if case let .embedding(vocabulary, _)? = branch.spec.encoder.first, vocabulary > 0 { rows = vocabulary }
+            let classes = branch.spec.loss == .crossEntropy ? branch.decoder.outputShape.last : nil
+            let covered = [rows, classes].compactMap { $0 }.min() ?? branch.input.vocabulary
+            guard covered < branch.input.vocabulary else { return nil }
+            return "note: the dataset's tokenizer has \(branch.input.vocabulary) ids and the text branch covers \(covered) "
+                + "(embedding rows \(rows.map(String.init) ?? "from the dataset"), output classes \(classes.map(String.init) ?? "-")): "
+                + "ids from \(covered) on are read as padding and not scored"
+        }
+    }
+
     /// Builds the model for a dataset's inputs; `source` names the model file in errors.
     public init(spec: ModelSpec, manifest: DatasetManifest, maxBatch: Int, source: String) throws {
         self.spec = spec

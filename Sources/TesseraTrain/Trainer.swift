@@ -259,6 +259,7 @@ public final class Trainer {
         let epochSteps = max(loader.batchesPerEpoch, 1)
         log("training \(options.model.name): \(model.params.count) parameters, \(totalSteps) steps of \(options.batchSize) "
             + "(\(epochSteps) per epoch), \(options.threads) threads; activations \(model.activationBytes >> 20) MiB")
+        for note in model.vocabularyNotes() { log(note) }
         if step == 0, let evaluator {
             // The starting point, so that the curves (and tests) can compare against it.
             let val = try evaluator.run()

@@ -151,6 +151,20 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(throws: TesseraError.self) { _ = try JointModel(spec: spec, manifest: manifest, maxBatch: 4, source: "test") }
     }
 
+    /// A text branch narrower than the dataset's tokenizer is said (its higher ids are read as padding).
+    @Test func narrowVocabulariesAreNoted() throws {
+        let dataset = try #require(digitsDataset)
+        let manifest = try DatasetManifest.load(folder: dataset)
+        var narrow = try tinyModel()
+        let text = try #require(narrow.modalities.firstIndex { $0.name == "text" })
+        narrow.modalities[text].decoder[narrow.modalities[text].decoder.count - 1] = .linear(out: 100)
+        let tiny = try JointModel(spec: narrow, manifest: manifest, maxBatch: 2, source: "test")
+        let notes = tiny.vocabularyNotes()
+        #expect(notes.count == 1 && notes.first?.contains("tokenizer has 483 ids and the text branch covers 100") == true, "\(notes)")
+        let small = try JointModel(spec: try ModelPresets.spec("small", for: manifest), manifest: manifest, maxBatch: 2, source: "test")
+        #expect(small.vocabularyNotes().isEmpty)
+    }
+
     /// Model files whose layers or whole would not fit are refused with the place and the cause before
     /// anything is allocated (each of these crashed, overflowing a product or failing to allocate, before).
     @Test func oversizedModelsAreRefusedBeforeAllocating() throws {
