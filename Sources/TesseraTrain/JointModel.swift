@@ -14,7 +14,8 @@ public struct ModalityInput: Sendable {
     public var channelsLast = false
     /// The mask tensor (`mask_image`, ...), when the dataset has one.
     public var mask: String?
-    /// Per-channel (scale / std, mean / std... as stored) normalisation, to undo for `unit` inputs.
+    /// Per-channel (scale / std, mean / std... as stored) normalisation, to undo for `unit` inputs; its axis
+    /// is that of `shape` (channels first).
     public var normalization: Normalization?
     /// Token vocabulary size (text).
     public var vocabulary: Int
@@ -56,7 +57,7 @@ public struct ModalityInput: Sendable {
         guard schema.extra["normalized"]?.boolValue == true, let mean = schema.extra["mean"]?.arrayValue?.compactMap(\.doubleValue),
               let std = schema.extra["std"]?.arrayValue?.compactMap(\.doubleValue), !mean.isEmpty, mean.count == std.count,
               std.allSatisfy({ $0 > 0 && $0.isFinite }), mean.allSatisfy(\.isFinite) else { return nil }
-        return Normalization(scale: 1.0 / 255, mean: mean, std: std, axis: schema.extra["layout"]?.stringValue == "hwc" ? 2 : 0)
+        return Normalization(scale: 1.0 / 255, mean: mean, std: std)
     }
 }
 
