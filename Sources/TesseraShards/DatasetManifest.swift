@@ -144,6 +144,9 @@ public struct DatasetManifest: Sendable {
         return JSONValue.object(object).prettySerialized() + "\n"
     }
 
+    /// More samples than a dataset could hold, small enough that counts and offsets never overflow.
+    public static let maximumSamples = 1 << 40
+
     /// Reads `folder/manifest.json`.
     public static func load(folder: String) throws -> DatasetManifest {
         let path = FilePath.join(folder, "manifest.json")
@@ -162,12 +165,32 @@ public struct DatasetManifest: Sendable {
         var schema: [TensorSchema] = []
         for (name, item) in json["schema"]?.objectValue?.members ?? [] {
             guard let dtypeName = item["dtype"]?.stringValue, let dtype = DType(rawValue: dtypeName),
-                  let shape = item["shape"]?.arrayValue?.compactMap(\.intValue) else { throw fail("schema of \(name) needs dtype and shape") }
+                  let dims = item["shape"]?.arrayValue else { throw fail("schema of \(name) needs dtype and shape") }
+            // Sizes are checked here, before any reader allocates by them.
+            let shape = dims.compactMap(\.intValue)
+            var sampleBytes = dtype.byteSize
+            for extent in shape {
+                let (product, overflow) = sampleBytes.multipliedReportingOverflow(by: extent)
+                guard extent >= 1, !overflow, product <= 1 << 31 else { sampleBytes = -1; break }
+                sampleBytes = product
+            }
+            guard shape.count == dims.count, sampleBytes > 0 else {
+                throw fail("schema of \(name): shape \(item["shape"]?.serialized() ?? "?") is not a list of positive sizes of at most 2 GiB per sample")
+            }
+            let normalize = Normalization(json: item["normalize"])
+            if let given = item["normalize"], given != .null {
+                guard let normalize, normalize.std.allSatisfy({ $0 > 0 && $0.isFinite }), normalize.mean.allSatisfy(\.isFinite), normalize.scale.isFinite,
+                      normalize.mean.count == 1 || (normalize.axis < shape.count && shape[normalize.axis] == normalize.mean.count) else {
+                    throw fail("schema of \(name): normalize \(given.serialized()) needs finite means, positive stds and one per channel")
+                }
+            }
             var extra = JSONObject()
             for (key, value) in item.objectValue?.members ?? [] where !["dtype", "shape", "normalize"].contains(key) { extra[key] = value }
-            schema.append(TensorSchema(name: name, dtype: dtype, shape: shape, normalize: Normalization(json: item["normalize"]), extra: extra))
+            schema.append(TensorSchema(name: name, dtype: dtype, shape: shape, normalize: normalize, extra: extra))
         }
         var splits: [SplitInfo] = []
+        var totalSamples = 0
+        let sampleBytes = schema.reduce(0) { $0 + $1.sampleBytes }
         for (name, item) in json["splits"]?.objectValue?.members ?? [] {
             var shards: [ShardInfo] = []
             for shard in item["shards"]?.arrayValue ?? [] {
@@ -176,7 +199,15 @@ public struct DatasetManifest: Sendable {
                     throw fail("a shard of split \(name) lacks file, samples, bytes or sha256")
                 }
                 guard !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else { throw fail("shard path \(file) leaves the dataset folder") }
+                // Every sample takes its schema's bytes in the shard (which the readers check against the file's
+                // size): a claim beyond that would size per-sample tables by a number the data cannot back.
+                let (needed, overflow) = samples.multipliedReportingOverflow(by: max(sampleBytes, 1))
+                guard (0...maximumSamples).contains(samples), bytes >= 0, !overflow, needed <= bytes else {
+                    throw fail("shard \(file) of split \(name) claims \(samples) samples in \(bytes) bytes, at \(sampleBytes) bytes per sample")
+                }
                 shards.append(ShardInfo(file: file, samples: samples, bytes: bytes, sha256: sha))
+                totalSamples += samples
+                guard totalSamples <= maximumSamples else { throw fail("the splits claim more than \(maximumSamples) samples (2^40)") }
             }
             splits.append(SplitInfo(name: name, shards: shards))
         }

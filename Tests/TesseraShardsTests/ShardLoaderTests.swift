@@ -194,6 +194,42 @@ import TesseraCore
         #expect(throws: TesseraError.self) { try loader.start(at: LoaderPosition(epoch: 0, sample: 4)) }
     }
 
+    /// Hostile manifests: 300 seeded mutations, each replacing one or two values anywhere in a real manifest
+    /// with a hostile one (huge, negative, of the wrong type, empty). Loading and reading a batch either works
+    /// or throws; before the sizes were checked at load, huge sample counts and negative shapes crashed.
+    @Test func mutatedManifestsLoadOrThrowButNeverCrash() throws {
+        let data = try SyntheticDataset(shardSizes: [5, 3])
+        let path = data.folder + "/manifest.json"
+        let original = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        let hostile: [JSONValue] = [.int(0), .int(-1), .int(1 << 62), .int(-(1 << 62)), .int(1 << 31), .double(0.5), .string(""),
+                                    .null, .bool(true), .array([]), .object(JSONObject()), .array([.int(1 << 40), .int(1 << 40)])]
+        // Every place in the manifest, as a path of object keys and array indices.
+        func places(_ value: JSONValue, _ prefix: [JSONPathStep] = []) -> [[JSONPathStep]] {
+            var found = prefix.isEmpty ? [] : [prefix]
+            if let members = value.objectValue?.members {
+                for (key, member) in members { found += places(member, prefix + [.key(key)]) }
+            } else if let items = value.arrayValue {
+                for (index, item) in items.enumerated() { found += places(item, prefix + [.index(index)]) }
+            }
+            return found
+        }
+        let all = places(original)
+        var rng = SeededRandom(seed: 20261127)
+        for _ in 0..<300 {
+            var mutated = original
+            for _ in 0..<(1 + rng.nextInt(below: 2)) {
+                mutated = replacing(mutated, at: all[rng.nextInt(below: all.count)][...], with: hostile[rng.nextInt(below: hostile.count)])
+            }
+            try Data(mutated.serialized().utf8).write(to: URL(fileURLWithPath: path))
+            var config = Self.config(batch: 2)
+            config.verifyChecksums = false
+            guard let loader = try? ShardLoader(folder: data.folder, config: config) else { continue }
+            defer { loader.stop() }
+            guard (try? loader.start()) != nil else { continue }
+            _ = try? loader.next()
+        }
+    }
+
     @Test func stoppingMidEpochReleasesTheThread() throws {
         let data = try SyntheticDataset(shardSizes: Self.sizes)
         for _ in 0..<20 {
@@ -202,5 +238,25 @@ import TesseraCore
             _ = try loader.next()
             loader.stop()
         }
+    }
+}
+
+/// One step of a path into a JSON value.
+enum JSONPathStep { case key(String), index(Int) }
+
+/// `value` with the element at `path` replaced by `replacement`.
+func replacing(_ value: JSONValue, at path: ArraySlice<JSONPathStep>, with replacement: JSONValue) -> JSONValue {
+    guard let step = path.first else { return replacement }
+    switch (step, value) {
+    case let (.key(key), .object(object)):
+        var copy = object
+        if let member = object[key] { copy[key] = replacing(member, at: path.dropFirst(), with: replacement) }
+        return .object(copy)
+    case let (.index(index), .array(items)) where items.indices.contains(index):
+        var copy = items
+        copy[index] = replacing(items[index], at: path.dropFirst(), with: replacement)
+        return .array(copy)
+    default:
+        return value
     }
 }
