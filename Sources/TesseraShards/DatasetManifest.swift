@@ -168,13 +168,8 @@ public struct DatasetManifest: Sendable {
                   let dims = item["shape"]?.arrayValue else { throw fail("schema of \(name) needs dtype and shape") }
             // Sizes are checked here, before any reader allocates by them.
             let shape = dims.compactMap(\.intValue)
-            var sampleBytes = dtype.byteSize
-            for extent in shape {
-                let (product, overflow) = sampleBytes.multipliedReportingOverflow(by: extent)
-                guard extent >= 1, !overflow, product <= 1 << 31 else { sampleBytes = -1; break }
-                sampleBytes = product
-            }
-            guard shape.count == dims.count, sampleBytes > 0 else {
+            guard shape.count == dims.count, shape.allSatisfy({ $0 >= 1 }), let sampleBytes = try? Tensor.byteSize(dtype: dtype, shape: shape),
+                  sampleBytes <= 1 << 31 else {
                 throw fail("schema of \(name): shape \(item["shape"]?.serialized() ?? "?") is not a list of positive sizes of at most 2 GiB per sample")
             }
             let normalize = Normalization(json: item["normalize"])

@@ -35,6 +35,17 @@ final class LayerStack {
     private var initializers: [(inout SeededRandom) -> Void] = []
     let startsWithEmbedding: Bool
 
+    /// The product of non-negative `factors`, nil when it overflows (sizes from a model file can be anything).
+    static func product(_ factors: [Int]) -> Int? {
+        var result = 1
+        for factor in factors {
+            let (next, overflow) = result.multipliedReportingOverflow(by: factor)
+            guard factor >= 0, !overflow else { return nil }
+            result = next
+        }
+        return result
+    }
+
     var inputShape: [Int] { tensors[0].shape }
     var outputShape: [Int] { tensors[tensors.count - 1].shape }
     /// Elements of one sample's output.
@@ -59,11 +70,8 @@ final class LayerStack {
             let layerName = "\(name).\(index)"
             /// A new output tensor (value and gradient).
             func output(_ shape: [Int]) throws -> StackTensor {
-                var count = maxBatch
-                for extent in shape {
-                    let (product, overflow) = count.multipliedReportingOverflow(by: extent)
-                    guard !overflow, product <= 1 << 31 else { throw fail(index, "activations of \(shape) for a batch of \(maxBatch) are too large") }
-                    count = product
+                guard let count = LayerStack.product([maxBatch] + shape), count <= 1 << 31 else {
+                    throw fail(index, "activations of \(shape) for a batch of \(maxBatch) are too large")
                 }
                 return StackTensor(shape: shape, value: arena.reserve(count), gradient: arena.reserve(count))
             }
@@ -73,11 +81,8 @@ final class LayerStack {
             }
             /// Checks, before the layer allocates anything, that `factors` multiply to at most 2^31 elements.
             func checkSize(_ what: String, _ factors: Int...) throws {
-                var count = 1
-                for factor in factors {
-                    let (product, overflow) = count.multipliedReportingOverflow(by: factor)
-                    guard !overflow, product <= 1 << 31 else { throw fail(index, "\(what) would be too large (more than 2^31 elements)") }
-                    count = product
+                guard let count = LayerStack.product(factors), count <= 1 << 31 else {
+                    throw fail(index, "\(what) would be too large (more than 2^31 elements)")
                 }
             }
             /// A convolution's weights [out, in, k, k] and one sample's column matrix [in k k, positions].
@@ -148,10 +153,7 @@ final class LayerStack {
                 view.shape = [view.perSample]
                 tensors.append(view)
             case let .reshape(target):
-                let count = target.reduce(Optional(1)) { product, extent in
-                    product.flatMap { let (next, overflow) = $0.multipliedReportingOverflow(by: extent); return overflow ? nil : next }
-                }
-                guard count == shape.reduce(1, *) else { throw fail(index, "cannot reshape \(shape) to \(target)") }
+                guard LayerStack.product(target) == shape.reduce(1, *) else { throw fail(index, "cannot reshape \(shape) to \(target)") }
                 nodes.append(ViewNode())
                 var view = tensors[tensors.count - 1]
                 view.shape = target
