@@ -159,7 +159,7 @@ public enum Evaluation {
                 }
             }
         }
-        var hits = [Int: Int](), classHits = 0
+        var hits = [Int: Int](), classHits = 0, labelled = 0
         for i in 0..<n {
             let row = i * n
             let own = similarity[row + i]
@@ -170,25 +170,39 @@ public enum Evaluation {
                 if similarity[row + j] > similarity[row + best] { best = j }
             }
             for k in ks where better < k { hits[k, default: 0] += 1 }
-            if let labels = queries.labels, let galleryLabels = gallery.labels, labels[i] == galleryLabels[best] { classHits += 1 }
+            // Class-level: over the queries that have a label (-1: none), against the nearest item's label.
+            if let labels = queries.labels, let galleryLabels = gallery.labels, labels[i] >= 0 {
+                labelled += 1
+                if labels[i] == galleryLabels[best] { classHits += 1 }
+            }
         }
         var recall: [Int: Double] = [:]
         for k in ks { recall[k] = Double(hits[k] ?? 0) / Double(n) }
-        return (recall, queries.labels != nil && gallery.labels != nil ? Double(classHits) / Double(n) : nil)
+        return (recall, labelled > 0 ? Double(classHits) / Double(labelled) : nil)
     }
 
     /// A linear probe: multinomial logistic regression on the train codes as they are (or standardised, as
     /// scikit-learn's StandardScaler would), the objective of scikit-learn's `LogisticRegression(C=1)` (mean
     /// cross-entropy + ||W||² / (2 C N), intercepts free), minimised with L-BFGS in double precision; accuracy on
-    /// the test codes. nil without labels. The codes as they are is what the quality anchor was measured with.
+    /// the test codes. nil without labels; samples whose label is -1 (none) are left out of both. The codes as they are is what the quality anchor was measured with.
     public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1, standardize: Bool = false) -> Double? {
-        guard let trainLabels = train.labels, let testLabels = test.labels, train.count > 0, test.count > 0 else { return nil }
-        guard trainLabels.allSatisfy({ $0 >= 0 }), let top = trainLabels.max() else { return nil }
-        let model = LogisticRegression(features: train.codes.map(Double.init), labels: trainLabels.map(Int.init), width: train.width,
-                                       classes: Int(top) + 1, inverseRegularization: c, standardize: standardize)
-        let predictions = model.predict(test.codes.map(Double.init))
-        let correct = zip(predictions, testLabels).filter { $0 == Int($1) }.count
-        return Double(correct) / Double(test.count)
+        guard let trainLabels = train.labels, let testLabels = test.labels else { return nil }
+        // Samples without a label (-1) take no part: fitted on the labelled train codes, scored on the labelled test codes.
+        func labelled(_ codes: SplitCodes, _ labels: [Int32]) -> (features: [Double], labels: [Int]) {
+            var features: [Double] = [], kept: [Int] = []
+            for (i, label) in labels.enumerated() where label >= 0 && i < codes.count {
+                features += codes.codes[(i * codes.width)..<((i + 1) * codes.width)].map(Double.init)
+                kept.append(Int(label))
+            }
+            return (features, kept)
+        }
+        let fit = labelled(train, trainLabels), scored = labelled(test, testLabels)
+        guard let top = fit.labels.max(), !scored.labels.isEmpty else { return nil }
+        let model = LogisticRegression(features: fit.features, labels: fit.labels, width: train.width,
+                                       classes: top + 1, inverseRegularization: c, standardize: standardize)
+        let predictions = model.predict(scored.features)
+        let correct = zip(predictions, scored.labels).filter { $0 == $1 }.count
+        return Double(correct) / Double(scored.labels.count)
     }
 }
 

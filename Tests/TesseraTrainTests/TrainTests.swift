@@ -284,6 +284,34 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
             #expect(abs(rawAccuracy - rawExpected) <= 0.005 + 1e-9, "\(name): accuracy \(rawAccuracy) vs scikit-learn \(rawExpected)")
         }
     }
+
+    /// Samples without a label (-1) take no part in the probe or in class-level retrieval: the figures equal
+    /// those of the labelled samples alone (the probe refused the whole split before).
+    @Test func unlabelledSamplesAreLeftOut() throws {
+        let file = try SafetensorsFile(path: packageRoot + "/fixtures/train/probe.safetensors")
+        let codes = try file.tensor("x_train").scalars(as: Float.self), labels = try file.tensor("y_train").scalars(as: Int32.self)
+        let testCodes = try file.tensor("x_test").scalars(as: Float.self), testLabels = try file.tensor("y_test").scalars(as: Int32.self)
+        var partial = labels, partialTest = testLabels
+        for i in stride(from: 0, to: partial.count, by: 3) { partial[i] = -1 }
+        for i in stride(from: 1, to: partialTest.count, by: 4) { partialTest[i] = -1 }
+        func kept(_ codes: [Float], _ labels: [Int32]) -> SplitCodes {
+            let rows = labels.indices.filter { labels[$0] >= 0 }
+            return SplitCodes(codes: rows.flatMap { codes[($0 * 16)..<(($0 + 1) * 16)] }, width: 16, labels: rows.map { labels[$0] },
+                              keys: Array(repeating: "", count: rows.count))
+        }
+        let train = SplitCodes(codes: codes, width: 16, labels: partial, keys: Array(repeating: "", count: partial.count))
+        let test = SplitCodes(codes: testCodes, width: 16, labels: partialTest, keys: Array(repeating: "", count: partialTest.count))
+        let withGaps = try #require(Evaluation.linearProbe(train: train, test: test))
+        let alone = try #require(Evaluation.linearProbe(train: kept(codes, partial), test: kept(testCodes, partialTest)))
+        #expect(withGaps == alone)
+        // Class-level retrieval of the test codes against themselves, the gallery's labels moved to another class:
+        // every labelled query misses; the unlabelled ones (-1 against -1) must not count as hits.
+        var gallery = test
+        gallery.labels = partialTest.map { $0 >= 0 ? ($0 + 1) % 10 : -1 }
+        let classAtOne = try #require(Evaluation.retrieval(queries: test, gallery: gallery).classAtOne)
+        #expect(classAtOne == 0)
+        #expect(Evaluation.retrieval(queries: test, gallery: test).classAtOne == 1)
+    }
 }
 
 /// The digit fixture's first batch of `size`, unshuffled, with its model built from `spec` and initialised from
