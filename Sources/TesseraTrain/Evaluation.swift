@@ -14,8 +14,8 @@ public final class TrainedModel {
     public let source: String
 
     /// `checkpoint` is a run folder (weights.safetensors, else checkpoint.safetensors) or a safetensors file
-    /// that carries its model in the metadata.
-    public init(checkpoint: String, dataset manifest: DatasetManifest, datasetName: String = "", batchSize: Int) throws {
+    /// that carries its model in the metadata; `datasetName` names the dataset in errors.
+    public init(checkpoint: String, dataset manifest: DatasetManifest, datasetName: String, batchSize: Int) throws {
         var file = checkpoint
         if FilePath.isDirectory(checkpoint) {
             let weights = FilePath.join(checkpoint, Trainer.weightsFile)
@@ -184,7 +184,8 @@ public enum Evaluation {
     /// A linear probe: multinomial logistic regression on the train codes as they are (or standardised, as
     /// scikit-learn's StandardScaler would), the objective of scikit-learn's `LogisticRegression(C=1)` (mean
     /// cross-entropy + ||W||² / (2 C N), intercepts free), minimised with L-BFGS in double precision; accuracy on
-    /// the test codes. nil without labels; samples whose label is -1 (none) are left out of both. The codes as they are is what the quality anchor was measured with.
+    /// the test codes. nil without labels; samples whose label is -1 (none) are left out of both. The codes as
+    /// they are is what the quality anchor was measured with.
     public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1, standardize: Bool = false) -> Double? {
         guard let trainLabels = train.labels, let testLabels = test.labels else { return nil }
         // Samples without a label (-1) take no part: fitted on the labelled train codes, scored on the labelled test codes.

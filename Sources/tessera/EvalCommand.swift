@@ -18,6 +18,12 @@ func evaluationSplit(_ requested: String?, _ manifest: DatasetManifest) throws -
     throw ValidationError("the dataset has no test or val split; name one with --split")
 }
 
+/// The batch size and thread count every model command takes, checked before the engine is configured.
+func checkBatchAndThreads(batchSize: Int, threads: Int) throws {
+    guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+    guard (1...EngineThreads.maximum).contains(threads) else { throw ValidationError("--threads must be from 1 to \(EngineThreads.maximum)") }
+}
+
 func parseModalities(_ text: String?, model: JointModel) throws -> Set<String>? {
     guard let text else { return nil }
     let names = Set(text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
@@ -57,9 +63,7 @@ struct EncodeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batchSize > 0, (1...EngineThreads.maximum).contains(threads) else {
-                throw ValidationError("--batch-size must be positive and --threads from 1 to \(EngineThreads.maximum)")
-            }
+            try checkBatchAndThreads(batchSize: batchSize, threads: threads)
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             guard manifest.split(split) != nil else { throw ValidationError("no split \(split) in the dataset") }
@@ -106,9 +110,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batchSize > 0, (1...EngineThreads.maximum).contains(threads) else {
-                throw ValidationError("--batch-size must be positive and --threads from 1 to \(EngineThreads.maximum)")
-            }
+            try checkBatchAndThreads(batchSize: batchSize, threads: threads)
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
             let target = try evaluationSplit(split, manifest)

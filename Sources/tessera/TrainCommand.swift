@@ -143,8 +143,8 @@ struct TrainCommand: ParsableCommand {
             if requestedBatchSize == nil && batchSize < 64 && !quiet {
                 Console.err("train: the train split has \(trainSamples) samples: batches of \(batchSize) (--batch-size to choose)")
             }
-            guard batchSize > 0, lr > 0, lr.isFinite else { throw ValidationError("--batch-size and --lr must be positive") }
-            guard (1...EngineThreads.maximum).contains(threads) else { throw ValidationError("--threads must be from 1 to \(EngineThreads.maximum)") }
+            try checkBatchAndThreads(batchSize: batchSize, threads: threads)
+            guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
             guard (0...1).contains(modalityDropout) else { throw ValidationError("--modality-dropout must be in [0, 1]") }
             guard (0...64).contains(augmentShift) else { throw ValidationError("--augment-shift must be in [0, 64]") }
             guard steps.map({ $0 >= 0 }) ?? true, epochs.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be >= 0 and --epochs >= 1") }
