@@ -43,20 +43,61 @@ public struct SplitCodes {
     public var width: Int
     public var labels: [Int32]?
     public var keys: [String]
+    /// Per sample: whether any of the modalities the codes were computed from was present. A sample without
+    /// any still has a code (from the biases alone), which retrieval and probes leave out. Empty: all were.
+    public var fromInput: [Bool] = []
     public var count: Int { keys.count }
+
+    public init(codes: [Float], width: Int, labels: [Int32]?, keys: [String], fromInput: [Bool] = []) {
+        (self.codes, self.width, self.labels, self.keys, self.fromInput) = (codes, width, labels, keys, fromInput)
+    }
+
+    /// Whether sample `i`'s code was computed from an input.
+    public func hasInput(_ i: Int) -> Bool { fromInput.isEmpty || fromInput[i] }
+
+    /// The samples for which `keep` holds, in their order.
+    func subset(_ keep: (Int) -> Bool) -> SplitCodes {
+        let rows = (0..<count).filter(keep)
+        return SplitCodes(codes: rows.flatMap { codes[($0 * width)..<(($0 + 1) * width)] }, width: width,
+                          labels: labels.map { all in rows.map { all[$0] } }, keys: rows.map { keys[$0] },
+                          fromInput: fromInput.isEmpty ? [] : rows.map { fromInput[$0] })
+    }
+}
+
+/// Retrieval from one modality's codes to another's.
+public struct RetrievalResult {
+    /// recall@k of the sample itself, per k.
+    public var recall: [Int: Double]
+    /// The fraction of labelled queries whose nearest gallery item has their label (nil without labels).
+    public var classAtOne: Double?
+    /// The samples taking part: those with both modalities.
+    public var samples: Int
+}
+
+/// A linear probe's accuracy and the labelled samples it was fitted and scored on.
+public struct ProbeResult {
+    public var accuracy: Double
+    public var trainSamples: Int
+    public var testSamples: Int
 }
 
 public enum Evaluation {
-    /// The shared code of every sample of `split`, computed from the `visible` modalities only (nil: all
-    /// present ones). Samples lacking all of them still get a code (from the biases alone).
-    public static func codes(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> SplitCodes {
+    /// One pass over `split` in stored order.
+    private static func loader(model: JointModel, dataset: String, split: String, verify: Bool) throws -> ShardLoader {
         var config = LoaderConfig()
         config.split = split
         config.batchSize = model.maxBatch
         config.shuffle = .none
         config.epochs = 1
         config.verifyChecksums = verify
-        let loader = try ShardLoader(folder: dataset, config: config)
+        return try ShardLoader(folder: dataset, config: config)
+    }
+
+    /// The shared code of every sample of `split`, computed from the `visible` modalities only (nil: all
+    /// present ones). Samples lacking all of them still get a code (from the biases alone), marked in
+    /// `fromInput`.
+    public static func codes(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> SplitCodes {
+        let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
         defer { loader.stop() }
         var result = SplitCodes(codes: [], width: model.codeWidth, labels: nil, keys: [])
         let hasLabels = loader.fields.contains { $0.name == "label" }
@@ -64,6 +105,7 @@ public enum Evaluation {
         while let batch = try loader.next() {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: visible, hide: nil)
+            result.fromInput += model.excludeSamplesWithoutInput(count: batch.count)
             model.forward(input)
             result.codes.append(contentsOf: UnsafeBufferPointer(start: model.codePointer, count: batch.count * model.codeWidth))
             result.keys.append(contentsOf: batch.keys)
@@ -73,48 +115,42 @@ public enum Evaluation {
         return result
     }
 
-    /// Mean reconstruction loss per target modality over a split, with only `visible` modalities as input.
+    /// Mean reconstruction loss per target modality over a split, with only `visible` modalities as input,
+    /// over the samples that have the target and at least one visible modality.
     public static func reconstruction(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> [String: Double] {
-        var config = LoaderConfig()
-        config.split = split
-        config.batchSize = model.maxBatch
-        config.shuffle = .none
-        config.epochs = 1
-        config.verifyChecksums = verify
-        let loader = try ShardLoader(folder: dataset, config: config)
+        let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
         defer { loader.stop() }
         var sums: [String: Double] = [:], weights: [String: Double] = [:]
         while let batch = try loader.next() {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: visible, hide: nil)
+            _ = model.excludeSamplesWithoutInput(count: batch.count)
             model.forward(input)
-            for (name, value) in model.losses(input).values where value.isFinite {
-                let present = input.masks[name].map { mask in (0..<input.count).filter { mask[$0] != 0 }.count } ?? input.count
-                sums[name, default: 0] += value * Double(present)
-                weights[name, default: 0] += Double(present)
+            let values = model.losses(input).values
+            for branch in model.branches {
+                guard let value = values[branch.spec.name], value.isFinite else { continue }
+                let present = Double(model.presentCount(branch, count: input.count))
+                sums[branch.spec.name, default: 0] += value * present
+                weights[branch.spec.name, default: 0] += present
             }
         }
         return sums.reduce(into: [:]) { out, item in out[item.key] = item.value / max(weights[item.key] ?? 1, 1) }
     }
 
     /// The peak signal-to-noise ratio (dB) of the image reconstructions over a split, on pixel values in [0, 1],
-    /// with only `visible` modalities as input; nil when the model has no image.
+    /// with only `visible` modalities as input (over the samples with an image and a visible modality); nil
+    /// when the model has no image or no sample counts.
     public static func imagePSNR(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> Double? {
         guard let branch = model.branches.first(where: { $0.spec.name == "image" && $0.spec.loss == .mse }),
               let normalization = branch.input.normalization, branch.input.shape.count == 3 else { return nil }
-        var config = LoaderConfig()
-        config.split = split
-        config.batchSize = model.maxBatch
-        config.shuffle = .none
-        config.epochs = 1
-        config.verifyChecksums = verify
-        let loader = try ShardLoader(folder: dataset, config: config)
+        let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
         defer { loader.stop() }
         let shape = branch.input.shape, per = shape.reduce(1, *), plane = shape[1] * shape[2]
         var squared = 0.0, count = 0.0
         while let batch = try loader.next() {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: visible, hide: nil)
+            _ = model.excludeSamplesWithoutInput(count: batch.count)
             model.forward(input)
             guard let target = model.normalizedInput(branch, input) else { continue }
             let r = branch.decoder.output, present = model.arena.pointer(branch.present)
@@ -134,11 +170,15 @@ public enum Evaluation {
         return 10 * log10(1 / max(squared / count, 1e-12))
     }
 
-    /// Retrieval from query codes to gallery codes (the same samples in the same order), by cosine similarity:
-    /// recall@k of the sample itself, and the fraction whose nearest gallery item has the query's label.
-    public static func retrieval(queries: SplitCodes, gallery: SplitCodes, ks: [Int] = [1, 5, 10]) -> (recall: [Int: Double], classAtOne: Double?) {
+    /// Retrieval from query codes to gallery codes (the same samples in the same order), by cosine similarity,
+    /// among the samples whose codes on both sides come from an input: recall@k of the sample itself, and the
+    /// fraction whose nearest gallery item has the query's label.
+    public static func retrieval(queries allQueries: SplitCodes, gallery allGallery: SplitCodes, ks: [Int] = [1, 5, 10]) -> RetrievalResult {
+        let shared = min(allQueries.count, allGallery.count)
+        let both = { (i: Int) in i < shared && allQueries.hasInput(i) && allGallery.hasInput(i) }
+        let queries = allQueries.subset(both), gallery = allGallery.subset(both)
         let n = min(queries.count, gallery.count), d = queries.width
-        guard n > 0, d > 0 else { return ([:], nil) }
+        guard n > 0, d > 0 else { return RetrievalResult(recall: [:], classAtOne: nil, samples: 0) }
         func normalized(_ codes: [Float]) -> [Float] {
             var out = codes
             for i in 0..<n {
@@ -178,20 +218,20 @@ public enum Evaluation {
         }
         var recall: [Int: Double] = [:]
         for k in ks { recall[k] = Double(hits[k] ?? 0) / Double(n) }
-        return (recall, labelled > 0 ? Double(classHits) / Double(labelled) : nil)
+        return RetrievalResult(recall: recall, classAtOne: labelled > 0 ? Double(classHits) / Double(labelled) : nil, samples: n)
     }
 
     /// A linear probe: multinomial logistic regression on the train codes as they are (or standardised, as
     /// scikit-learn's StandardScaler would), the objective of scikit-learn's `LogisticRegression(C=1)` (mean
     /// cross-entropy + ||W||² / (2 C N), intercepts free), minimised with L-BFGS in double precision; accuracy on
-    /// the test codes. nil without labels; samples whose label is -1 (none) are left out of both. The codes as
-    /// they are is what the quality anchor was measured with.
-    public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1, standardize: Bool = false) -> Double? {
+    /// the test codes. nil without labels; samples whose label is -1 (none), and those whose code came from no
+    /// input, are left out of both. The codes as they are is what the quality anchor was measured with.
+    public static func linearProbe(train: SplitCodes, test: SplitCodes, inverseRegularization c: Double = 1, standardize: Bool = false) -> ProbeResult? {
         guard let trainLabels = train.labels, let testLabels = test.labels else { return nil }
-        // Samples without a label (-1) take no part: fitted on the labelled train codes, scored on the labelled test codes.
+        // Fitted on the labelled train codes that come from an input, scored on such test codes.
         func labelled(_ codes: SplitCodes, _ labels: [Int32]) -> (features: [Double], labels: [Int]) {
             var features: [Double] = [], kept: [Int] = []
-            for (i, label) in labels.enumerated() where label >= 0 && i < codes.count {
+            for (i, label) in labels.enumerated() where label >= 0 && i < codes.count && codes.hasInput(i) {
                 features += codes.codes[(i * codes.width)..<((i + 1) * codes.width)].map(Double.init)
                 kept.append(Int(label))
             }
@@ -203,7 +243,7 @@ public enum Evaluation {
                                        classes: top + 1, inverseRegularization: c, standardize: standardize)
         let predictions = model.predict(scored.features)
         let correct = zip(predictions, scored.labels).filter { $0 == $1 }.count
-        return Double(correct) / Double(scored.labels.count)
+        return ProbeResult(accuracy: Double(correct) / Double(scored.labels.count), trainSamples: fit.labels.count, testSamples: scored.labels.count)
     }
 }
 

@@ -368,6 +368,24 @@ public final class JointModel {
         }
     }
 
+    /// After `prepare`, for evaluation from chosen inputs: a sample none of whose visible modalities is present
+    /// would be encoded from the biases alone, so it is taken out of every reconstruction target. Returns, per
+    /// sample, whether it had an input.
+    func excludeSamplesWithoutInput(count n: Int) -> [Bool] {
+        let hasInput = (0..<n).map { b in branches.contains { arena.pointer($0.visible)[b] != 0 } }
+        for branch in branches {
+            let present = arena.pointer(branch.present)
+            for b in 0..<n where !hasInput[b] { present[b] = 0 }
+        }
+        return hasInput
+    }
+
+    /// How many of the first `n` samples have `branch`'s modality as a target (after `prepare`).
+    func presentCount(_ branch: ModalityBranch, count n: Int) -> Int {
+        let present = arena.pointer(branch.present)
+        return (0..<n).filter { present[$0] != 0 }.count
+    }
+
     /// [H, W, C] samples to [C, H, W] (`shape` is the latter).
     private func channelsFirst(_ source: UnsafePointer<Float>, _ target: UnsafeMutablePointer<Float>, shape: [Int], count: Int) {
         let (channels, plane) = (shape[0], shape[1] * shape[2]), perSample = channels * plane

@@ -180,9 +180,16 @@ public enum RunPictures {
             let visible = view.visible
             // Inputs are drawn from the model's view of the batch too (a channels-last image's planar copy).
             try model.prepare(input, visibleModalities: visible, hide: nil)
+            _ = model.excludeSamplesWithoutInput(count: input.count)
             if view.source.hasPrefix("input") == false { model.forward(input) }
             for sample in 0..<input.count {
                 let y = header + sample * (rowHeight + gap)
+                // A sample without the drawn modality, or without the column's input, has nothing to show.
+                let drawn = view.source.hasSuffix("image") ? image : audio
+                if let drawn, model.arena.pointer(drawn.present)[sample] == 0 {
+                    canvas.text("absent", x: x, y: y + 4, RGB(150, 150, 150), scale: 1)
+                    continue
+                }
                 switch view.source {
                 case "input-image", "image":
                     guard let branch = image else { continue }

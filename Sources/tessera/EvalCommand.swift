@@ -71,12 +71,18 @@ struct EncodeCommand: ParsableCommand {
             let visible = try parseModalities(modalities, model: trained.model)
             let codes = try Evaluation.codes(model: trained.model, dataset: dataset, split: split, visible: visible)
             var tensors = [("code", try Tensor(shape: [codes.count, codes.width], scalars: codes.codes))]
+            let mask = (0..<codes.count).map { codes.hasInput($0) ? UInt8(1) : 0 }
+            tensors.append(("mask", try Tensor(shape: [codes.count], scalars: mask)))
             if let labels = codes.labels { tensors.append(("label", try Tensor(shape: [codes.count], scalars: labels))) }
             let metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
                             "modalities": (visible.map { $0.sorted() } ?? trained.model.modalityNames).joined(separator: ","),
                             "model": trained.model.spec.name, "checkpoint": trained.source]
             _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: out)
             Console.out("\(out): \(codes.count) codes of width \(codes.width) from \(split) (\(metadata["modalities"] ?? ""))")
+            let without = mask.filter { $0 == 0 }.count
+            if without > 0 {
+                Console.err("\(without) of \(codes.count) samples have none of \(metadata["modalities"] ?? ""): their codes come from the biases alone (mask 0)")
+            }
         }
     }
 }
@@ -160,30 +166,34 @@ struct EvalCommand: ParsableCommand {
                         let result = Evaluation.retrieval(queries: queries, gallery: gallery)
                         var entry = JSONObject(result.recall.sorted { $0.key < $1.key }.map { ("recall@\($0.key)", JSONValue.double($0.value)) })
                         if let classAtOne = result.classAtOne { entry["class@1"] = .double(classAtOne) }
+                        entry["samples"] = .int(result.samples)
                         retrieval["\(a)->\(b)"] = .object(entry)
-                        rows.append(["\(a) -> \(b)"] + [1, 5, 10].map { percent(result.recall[$0]) } + [percent(result.classAtOne)])
+                        rows.append(["\(a) -> \(b)", "\(result.samples)"] + [1, 5, 10].map { percent(result.recall[$0]) } + [percent(result.classAtOne)])
                     }
                 }
                 report["retrieval"] = .object(retrieval)
                 lines.append("")
-                lines.append("cross-modal retrieval among the \(codes["all"]?.count ?? 0) \(target) samples (code from the query modality alone vs the gallery's alone; cosine):")
-                lines += formatTable(header: ["query -> gallery", "R@1", "R@5", "R@10", "same label @1"], rows: rows, rightAligned: [1, 2, 3, 4])
+                lines.append("cross-modal retrieval among the \(target) samples that have both modalities (code from the query modality alone vs the gallery's alone; cosine):")
+                lines += formatTable(header: ["query -> gallery", "samples", "R@1", "R@5", "R@10", "same label @1"], rows: rows, rightAligned: [1, 2, 3, 4, 5])
             }
             if codes["all"]?.labels != nil {
-                var probe = JSONObject()
+                var probe = JSONObject(), probeSamples = JSONObject()
                 var rows: [[String]] = []
                 for (label, visible) in inputs {
                     guard let test = codes[label] else { continue }
                     let train = try Evaluation.codes(model: model, dataset: dataset, split: "train", visible: visible)
-                    let accuracy = Evaluation.linearProbe(train: train, test: test, standardize: probeStandardize)
-                    probe[label] = accuracy.map { .double($0) } ?? .null
-                    rows.append(["code from \(label)", percent(accuracy)])
+                    let result = Evaluation.linearProbe(train: train, test: test, standardize: probeStandardize)
+                    probe[label] = result.map { .double($0.accuracy) } ?? .null
+                    probeSamples[label] = result.map { .object(JSONObject([("train", .int($0.trainSamples)), ("test", .int($0.testSamples))])) } ?? .null
+                    rows.append(["code from \(label)", result.map { "\($0.trainSamples)" } ?? "-", result.map { "\($0.testSamples)" } ?? "-",
+                                 percent(result?.accuracy)])
                 }
                 report["probe"] = .object(probe)
+                report["probe_samples"] = .object(probeSamples)
                 report["probe_features"] = .string(probeStandardize ? "standardized" : "raw")
                 lines.append("")
-                lines.append("linear probe (logistic regression, C=1, on \(probeStandardize ? "standardised " : "")train-split codes, accuracy on \(target)):")
-                lines += formatTable(header: ["input", "accuracy"], rows: rows, rightAligned: [1])
+                lines.append("linear probe (logistic regression, C=1, on \(probeStandardize ? "standardised " : "")train-split codes, accuracy on \(target); labelled samples with the input):")
+                lines += formatTable(header: ["input", "train", target, "accuracy"], rows: rows, rightAligned: [1, 2, 3])
             }
             if json {
                 Console.out(JSONValue.object(report).prettySerialized())

@@ -182,6 +182,58 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         }
     }
 
+    /// A modality some samples lack: `eval` scores "from audio" and the audio pairs on the samples with audio
+    /// only (their codes would come from the biases alone), says how many took part, and `encode` marks the
+    /// codes computed from no input. The digit fixture with the audio of two thirds of val/test dropped, and
+    /// none in test.
+    @Test func evalAndEncodeLeaveOutSamplesWithoutTheirInput() throws {
+        let folder = try temporaryFolder("partial")
+        let lines = try String(contentsOfFile: packageRoot + "/fixtures/digits/triad.csv", encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+        var csv = ["key,image,audio,text,split,label"], heldOut = 0
+        for line in lines.dropFirst() {
+            var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard cells.count == 6 else { continue }
+            for k in 1...3 { cells[k] = packageRoot + "/fixtures/digits/" + cells[k] }
+            if cells[4] != "train" {
+                // Every third held-out sample to test, without audio; every third of the others to val, without it.
+                if heldOut % 3 == 0 { cells[4] = "test" } else { cells[4] = "val" }
+                if heldOut % 3 != 2 { cells[2] = "" }
+                heldOut += 1
+            }
+            csv.append(cells.joined(separator: ","))
+        }
+        try (csv.joined(separator: "\n") + "\n").write(toFile: folder + "/partial.csv", atomically: true, encoding: .utf8)
+        let dataset = try Self.ingestCorpus(["--manifest", folder + "/partial.csv", "--allow-outside-paths",
+                                             "--tokenizer", "fixtures/text/tokenizers/w1.json", "--image-size", "32"])
+        let run = folder + "/run"
+        var result = try train(["train", dataset, "--out", run, "--steps", "20", "--batch-size", "16", "--quiet", "--no-pictures"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // val: 40 samples, 20 with audio.
+        result = try train(["eval", dataset, "--checkpoint", run, "--split", "val", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        var report = try JSONValue.parse(result.stdout)
+        #expect(report["retrieval"]?["audio->image"]?["samples"]?.intValue == 20)
+        #expect(report["retrieval"]?["image->audio"]?["samples"]?.intValue == 20)
+        #expect(report["retrieval"]?["image->text"]?["samples"]?.intValue == 40)
+        #expect(report["probe_samples"]?["audio"]?["test"]?.intValue == 20 && report["probe_samples"]?["image"]?["test"]?.intValue == 40)
+        #expect(report["probe_samples"]?["audio"]?["train"]?.intValue == 180)
+        // test: 20 samples, none with audio: nothing is scored from audio.
+        result = try train(["eval", dataset, "--checkpoint", run, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        report = try JSONValue.parse(result.stdout)
+        #expect(report["split"]?.stringValue == "test")
+        #expect(report["reconstruction"]?["audio"]?["image"] == nil && report["reconstruction"]?["image"]?["image"]?.doubleValue != nil)
+        #expect(report["image_psnr"]?["audio"] == .null && report["image_psnr"]?["text"]?.doubleValue != nil)
+        #expect(report["retrieval"]?["audio->text"]?["samples"]?.intValue == 0)
+        #expect(report["probe"]?["audio"] == .null && report["probe"]?["text"]?.doubleValue != nil)
+        // encode marks the codes from no input.
+        let codes = folder + "/codes.safetensors"
+        result = try train(["encode", dataset, "--checkpoint", run, "--split", "val", "--modalities", "audio", "--out", codes])
+        #expect(result.status == 0 && result.stderr.contains("20 of 40 samples have none of audio"), "\(result.stderr)")
+        let mask = try SafetensorsFile(path: codes).tensor("mask").scalars(as: UInt8.self)
+        #expect(mask.count == 40 && mask.filter { $0 == 1 }.count == 20)
+    }
+
     @Test func aDivergingRunStopsWithAClearErrorAndKeepsItsLastCheckpoint() throws {
         let dataset = try Self.digits()
         let run = try temporaryFolder("diverge")

@@ -267,7 +267,7 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         let sklearn = try file.tensor("predictions").scalars(as: Int32.self)
         let agreeing = zip(predictions, sklearn).filter { $0 == Int($1) }.count
         #expect(agreeing == 200, "\(agreeing) of 200 predictions agree with scikit-learn")
-        let accuracy = try #require(Evaluation.linearProbe(train: train, test: test, standardize: true))
+        let accuracy = try #require(Evaluation.linearProbe(train: train, test: test, standardize: true)).accuracy
         let expected = Double(try file.tensor("accuracy").scalars(as: Float.self)[0])
         #expect(abs(accuracy - expected) < 1e-6, "accuracy \(accuracy) vs scikit-learn \(expected)")
         // The features as they are (the default), at their own scale and at an untrained model's code size.
@@ -279,7 +279,7 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
             let expectedPredictions = try file.tensor("predictions_\(name)").scalars(as: Int32.self)
             let same = zip(raw.predict(scaledTest.codes.map(Double.init)), expectedPredictions).filter { $0 == Int($1) }.count
             #expect(same >= 199, "\(name): \(same) of 200 predictions agree with scikit-learn")
-            let rawAccuracy = try #require(Evaluation.linearProbe(train: scaledTrain, test: scaledTest))
+            let rawAccuracy = try #require(Evaluation.linearProbe(train: scaledTrain, test: scaledTest)).accuracy
             let rawExpected = Double(try file.tensor("accuracy_\(name)").scalars(as: Float.self)[0])
             #expect(abs(rawAccuracy - rawExpected) <= 0.005 + 1e-9, "\(name): accuracy \(rawAccuracy) vs scikit-learn \(rawExpected)")
         }
@@ -303,7 +303,8 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         let test = SplitCodes(codes: testCodes, width: 16, labels: partialTest, keys: Array(repeating: "", count: partialTest.count))
         let withGaps = try #require(Evaluation.linearProbe(train: train, test: test))
         let alone = try #require(Evaluation.linearProbe(train: kept(codes, partial), test: kept(testCodes, partialTest)))
-        #expect(withGaps == alone)
+        #expect(withGaps.accuracy == alone.accuracy)
+        #expect(withGaps.trainSamples == alone.trainSamples && withGaps.testSamples == alone.testSamples && alone.testSamples == 150)
         // Class-level retrieval of the test codes against themselves, the gallery's labels moved to another class:
         // every labelled query misses; the unlabelled ones (-1 against -1) must not count as hits.
         var gallery = test
@@ -311,6 +312,37 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         let classAtOne = try #require(Evaluation.retrieval(queries: test, gallery: gallery).classAtOne)
         #expect(classAtOne == 0)
         #expect(Evaluation.retrieval(queries: test, gallery: test).classAtOne == 1)
+    }
+
+    /// A code computed from no input (the sample lacks every modality it was asked for) takes no part in the
+    /// probe or in retrieval: the figures equal those of the samples with an input alone.
+    @Test func codesWithoutAnInputAreLeftOut() throws {
+        let file = try SafetensorsFile(path: packageRoot + "/fixtures/train/probe.safetensors")
+        let codes = try file.tensor("x_train").scalars(as: Float.self), labels = try file.tensor("y_train").scalars(as: Int32.self)
+        let testCodes = try file.tensor("x_test").scalars(as: Float.self), testLabels = try file.tensor("y_test").scalars(as: Int32.self)
+        let keys = { (n: Int) in (0..<n).map { "s\($0)" } }
+        let fromInput = (0..<400).map { $0 % 5 != 2 }, testFromInput = (0..<200).map { $0 % 3 != 0 }
+        let train = SplitCodes(codes: codes, width: 16, labels: labels, keys: keys(400), fromInput: fromInput)
+        let test = SplitCodes(codes: testCodes, width: 16, labels: testLabels, keys: keys(200), fromInput: testFromInput)
+        func kept(_ codes: SplitCodes, _ keep: [Bool]) -> SplitCodes {
+            let rows = keep.indices.filter { keep[$0] }
+            return SplitCodes(codes: rows.flatMap { codes.codes[($0 * 16)..<(($0 + 1) * 16)] }, width: 16,
+                              labels: codes.labels.map { all in rows.map { all[$0] } }, keys: rows.map { codes.keys[$0] })
+        }
+        let probe = try #require(Evaluation.linearProbe(train: train, test: test))
+        let expected = try #require(Evaluation.linearProbe(train: kept(train, fromInput), test: kept(test, testFromInput)))
+        #expect(probe.accuracy == expected.accuracy && probe.trainSamples == 320 && probe.testSamples == 133)
+        // Retrieval pairs the samples with an input on both sides: 133 test samples against themselves, of which
+        // the gallery (marked every fourth) loses some more.
+        var gallery = test
+        gallery.fromInput = (0..<200).map { $0 % 4 != 1 }
+        let both = (0..<200).map { testFromInput[$0] && gallery.fromInput[$0] }
+        let result = Evaluation.retrieval(queries: test, gallery: gallery)
+        let reference = Evaluation.retrieval(queries: kept(test, both), gallery: kept(test, both))
+        #expect(result.samples == both.filter { $0 }.count && result.samples == reference.samples)
+        #expect(result.recall == reference.recall && result.classAtOne == reference.classAtOne)
+        #expect(Evaluation.retrieval(queries: test, gallery: SplitCodes(codes: testCodes, width: 16, labels: testLabels, keys: keys(200),
+                                                                      fromInput: Array(repeating: false, count: 200))).samples == 0)
     }
 }
 
