@@ -97,7 +97,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("init"), help: "Start from these weights (safetensors with the model's parameter names, e.g. from PyTorch).")
     var initWeights: String?
 
-    @Option(name: .long, help: "Save a checkpoint every N steps (1000; also at the end and on SIGINT/SIGTERM).")
+    @Option(name: .long, help: "Save a checkpoint every N steps (1000; 0: only at the end; always at the end and on SIGINT/SIGTERM).")
     var checkpointEvery = 1000
 
     @Option(name: .long, help: "Evaluate on the val split every N steps (default: every epoch and at the end).")
@@ -149,6 +149,13 @@ struct TrainCommand: ParsableCommand {
             guard (0...64).contains(augmentShift) else { throw ValidationError("--augment-shift must be in [0, 64]") }
             guard steps.map({ $0 >= 0 }) ?? true, epochs.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be >= 0 and --epochs >= 1") }
             guard let order = ShuffleMode(shuffle) else { throw ValidationError("--shuffle: none, shards, full, buffer or buffer:N") }
+            guard weightDecay.isFinite, weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0") }
+            guard momentum.isFinite, (0..<1).contains(momentum) else { throw ValidationError("--momentum must be in [0, 1)") }
+            guard clipNorm.map({ $0.isFinite && $0 > 0 }) ?? true else { throw ValidationError("--clip-norm must be positive") }
+            guard warmup >= 0 else { throw ValidationError("--warmup must be >= 0") }
+            guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0 (0: only at the end)") }
+            guard evalEvery.map({ $0 >= 0 }) ?? true else { throw ValidationError("--eval-every must be >= 0 (0: every epoch)") }
+            guard evalBatches >= 1 else { throw ValidationError("--eval-batches must be >= 1") }
             if !resume {
                 try prepareOutput(out, overwrite: overwrite)
             }

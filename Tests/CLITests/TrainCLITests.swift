@@ -263,6 +263,13 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 1 && result.stderr.contains("(2^40)"), "\(result.stderr)")
         result = try train(["train", dataset, "--out", out + "/run7", "--threads", "100000", "--quiet"])
         #expect(result.status != 0 && result.stderr.contains("--threads must be from 1 to 256"), "\(result.stderr)")
+        // Settings that would train into NaN or do nothing are refused before the run starts.
+        for (option, message) in [("--weight-decay=nan", "--weight-decay must be >= 0"), ("--momentum=1", "--momentum must be in [0, 1)"),
+                                  ("--clip-norm=0", "--clip-norm must be positive"), ("--eval-batches=0", "--eval-batches must be >= 1"),
+                                  ("--warmup=-1", "--warmup must be >= 0"), ("--checkpoint-every=-5", "--checkpoint-every must be >= 0")] {
+            result = try train(["train", dataset, "--out", out + "/run8", "--steps", "1", option, "--quiet"])
+            #expect(result.status == 1 && result.stderr.contains(message), "\(option): \(result.stderr)")
+        }
         // Channels-last images train too (the model reads a channels-first copy), pictures and eval included.
         let channelsLast = try Self.ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--modalities", "image", "--image-size", "16",
                                                   "--image-layout", "hwc"])
