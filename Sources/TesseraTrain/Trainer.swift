@@ -125,6 +125,18 @@ public final class Trainer {
         self.log = log
         EngineThreads.configure(options.threads)
         manifest = try DatasetManifest.load(folder: options.dataset)
+        // A resumed run's checkpoint is read first: a dataset of other shapes is named as such, before the
+        // model built for it fails to match.
+        let checkpointPath = FilePath.join(options.output, Trainer.checkpointFile)
+        var resumed: Checkpoint.Loaded?
+        if resume {
+            guard FilePath.exists(checkpointPath) else {
+                throw TesseraError(path: checkpointPath, stage: .open, code: "train.no-checkpoint", "nothing to resume: no checkpoint in the run folder")
+            }
+            let loaded = try Checkpoint.load(path: checkpointPath)
+            try loaded.checkInputs(manifest, dataset: options.dataset)
+            resumed = loaded
+        }
         var config = LoaderConfig()
         config.batchSize = options.batchSize
         config.seed = options.seed
@@ -144,12 +156,7 @@ public final class Trainer {
             throw TesseraError(stage: .config, code: "train.steps", "a run has 0 to \(Trainer.maximumSteps) steps (2^40); this one would have \(totalSteps)")
         }
 
-        let checkpointPath = FilePath.join(options.output, Trainer.checkpointFile)
-        if resume {
-            guard FilePath.exists(checkpointPath) else {
-                throw TesseraError(path: checkpointPath, stage: .open, code: "train.no-checkpoint", "nothing to resume: no checkpoint in the run folder")
-            }
-            let loaded = try Checkpoint.load(path: checkpointPath)
+        if let loaded = resumed {
             guard let state = loaded.state else {
                 throw TesseraError(path: checkpointPath, stage: .read, code: "train.bad-checkpoint", "not a Tessera training checkpoint")
             }

@@ -277,6 +277,9 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 0, "\(result.stderr)")
         result = try train(["eval", channelsLast, "--checkpoint", out + "/run3"])
         #expect(result.status == 0 && result.stdout.contains("PSNR"), "\(result.stderr)")
+        // Resuming on a dataset of other shapes names the shapes (it blamed "another model" before).
+        result = try train(["train", dataset, "--out", out + "/run3", "--resume", "--steps", "4", "--quiet"])
+        #expect(result.status == 1 && result.stderr.contains("the model was trained on image [3, 16, 16]"), "\(result.stderr)")
         // A split smaller than the default batch trains in one batch of all of it, unless a size is asked for.
         let few = try Self.ingestCorpus(["fixtures/corpus/coco", "--modalities", "image", "--image-size", "16"])
         result = try train(["train", few, "--out", out + "/run4", "--steps", "2", "--no-pictures"])
