@@ -7,8 +7,9 @@ import TesseraShards
 public enum ModelPresets {
     public static let names = ["m1", "seed-conv", "small"]
 
-    /// The preset `name`, sized for the dataset's inputs where the preset allows.
-    public static func spec(_ name: String, for manifest: DatasetManifest) throws -> ModelSpec {
+    /// The preset `name`, sized for the dataset's inputs where the preset allows. `checkFixedShapes` false
+    /// gives `m1` even for a dataset it does not fit (to print it as a file to edit).
+    public static func spec(_ name: String, for manifest: DatasetManifest, checkFixedShapes: Bool = true) throws -> ModelSpec {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "model.preset", "preset \(name): \(message)") }
         func imageShape() throws -> (Int, Int, Int) {
             guard let image = manifest.tensor("image"), image.shape.count == 3 else { throw fail("needs images of three axes in the dataset") }
@@ -31,6 +32,17 @@ public enum ModelPresets {
         let relu = LayerSpec.activation(.relu)
         switch name {
         case "m1":
+            // M1 is fixed to W1's shapes; say so at once rather than through the first layer that does not fit.
+            let expected: [(String, [Int])] = [("image", [3, 64, 64]), ("audio_mel", [64, 65]), ("text_ids", [32])]
+            let mismatches = expected.compactMap { tensor, shape -> String? in
+                guard let found = manifest.tensor(tensor) else { return "no \(tensor)" }
+                let model = ModalityInput.modelShape(found)
+                return model == shape ? nil : "\(tensor) \(model)"
+            }
+            guard mismatches.isEmpty || !checkFixedShapes else {
+                throw fail("is W2's model for W1's shapes (image [3, 64, 64], audio_mel [64, 65], text_ids [32]); this dataset has "
+                           + mismatches.joined(separator: ", ") + ". Use --preset small, or `--print-model m1` and edit the file")
+            }
             let image = ModalitySpec(name: "image", input: "image", scale: .normalized,
                                      encoder: [conv(32, 4, 2, 1), relu, conv(64, 4, 2, 1), relu, .flatten, .linear(out: 256), relu],
                                      decoder: [.linear(out: 16384), relu, .reshape([64, 16, 16]), deconv(32, 4, 2, 1), relu, deconv(3, 4, 2, 1)],

@@ -131,7 +131,7 @@ struct TrainCommand: ParsableCommand {
         try reportingErrors {
             let manifest = try DatasetManifest.load(folder: dataset)
             if let name = printModel {
-                let spec = name == "-" ? try choice.spec(for: manifest) : try ModelPresets.spec(name, for: manifest)
+                let spec = name == "-" ? try choice.spec(for: manifest) : try ModelPresets.spec(name, for: manifest, checkFixedShapes: false)
                 Console.out(spec.json.prettySerialized())
                 return
             }

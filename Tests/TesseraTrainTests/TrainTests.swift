@@ -212,6 +212,12 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         }
         manifest.schema[index].shape = [3, 3, 9]
         #expect(throws: TesseraError.self) { _ = try ModelPresets.spec("small", for: manifest) }
+        // M1 is W1's shapes only: refused by name on other ones, printable all the same.
+        manifest.schema[index].shape = [3, 32, 32]
+        #expect { _ = try ModelPresets.spec("m1", for: manifest) } throws: { error in
+            "\(error)".contains("this dataset has image [3, 32, 32]")
+        }
+        #expect(try ModelPresets.spec("m1", for: manifest, checkFixedShapes: false).name == "m1")
     }
 
     /// Images ingested as float32 are stored normalised; the manifest records the mean and std applied, so a
