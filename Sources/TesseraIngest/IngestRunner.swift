@@ -80,6 +80,8 @@ public final class IngestRunner {
         discovery.samples = []
         returnFreeMemory()
 
+        let lock = try FolderLock(folder: output)
+        defer { withExtendedLifetime(lock) {} }
         if let done = try prepareOutput(digest: digest, configJSON: configJSON) {
             return IngestSummary(samplesFound: samplesFound, samplesWritten: done.sampleCount, samplesFailed: samplesFound - done.sampleCount,
                                  errorLines: 0, shards: done.splits.reduce(0) { $0 + $1.shards.count },

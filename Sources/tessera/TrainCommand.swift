@@ -156,6 +156,8 @@ struct TrainCommand: ParsableCommand {
             guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be >= 0 (0: only at the end)") }
             guard evalEvery.map({ $0 >= 0 }) ?? true else { throw ValidationError("--eval-every must be >= 0 (0: every epoch)") }
             guard evalBatches >= 1 else { throw ValidationError("--eval-batches must be >= 1") }
+            let lock = try FolderLock(folder: out)
+            defer { withExtendedLifetime(lock) {} }
             if !resume {
                 try prepareOutput(out, overwrite: overwrite)
             }

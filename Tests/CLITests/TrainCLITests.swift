@@ -115,6 +115,35 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(try losses(straight) == losses(interrupted), "the metrics of a resumed run are those of the uninterrupted one")
     }
 
+    /// A second `train` into the folder of a running one is refused by name (with --overwrite it would delete
+    /// the running one's files), and so is an `ingest` into a folder a running ingest writes.
+    @Test func aRunningJobsFolderIsNotTakenOver() throws {
+        let dataset = try Self.digits()
+        let run = try temporaryFolder("busy")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trainingBinary)
+        process.arguments = ["train", dataset, "--out", run, "--steps", "1000000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning && !FileManager.default.fileExists(atPath: run + "/metrics.jsonl") { usleep(20_000) }
+        for arguments in [["--overwrite"], ["--resume"]] {
+            let result = try train(["train", dataset, "--out", run, "--steps", "2", "--quiet"] + arguments)
+            #expect(result.status == 1 && result.stderr.contains("another tessera process is writing to this folder"), "\(arguments): \(result.stderr)")
+        }
+        #expect(process.isRunning, "the first run goes on")
+        #expect(FileManager.default.fileExists(atPath: run + "/model.json"))
+        let ingest = try train(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", run, "--overwrite", "--quiet"])
+        #expect(ingest.status == 1 && ingest.stderr.contains("another tessera process"), "\(ingest.stderr)")
+        process.terminate()
+        process.waitUntilExit()
+        // Once it has stopped, the folder is free again.
+        let again = try train(["train", dataset, "--out", run, "--steps", "2", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet", "--overwrite"])
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+
     /// The bar: `small` trained on a fixture corpus (the spoken-digit triad's small subset) for a few hundred
     /// steps; every modality's val loss falls (to below 80% of the untrained model's).
     @Test func smallLearnsEveryModality() throws {
