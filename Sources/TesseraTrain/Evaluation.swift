@@ -190,30 +190,36 @@ public enum Evaluation {
             return out
         }
         let q = normalized(queries.codes), g = normalized(gallery.codes)
-        var similarity = [Float](repeating: 0, count: n * n)
-        q.withUnsafeBufferPointer { qp in
-            g.withUnsafeBufferPointer { gp in
-                similarity.withUnsafeMutableBufferPointer { sp in
-                    Float.gemm(transA: false, transB: true, m: n, n: n, k: d, alpha: 1, a: qp.baseAddress!, lda: d, b: gp.baseAddress!, ldb: d,
-                               beta: 0, c: sp.baseAddress!, ldc: n)
+        var hits = [Int: Int](), classHits = 0, labelled = 0
+        // Similarities a block of queries at a time (at most ~16 MB, at least 64 rows): an n x n matrix would
+        // need 40 GB for a split of 100,000 samples.
+        let block = min(n, max(64, (1 << 22) / n))
+        var similarity = [Float](repeating: 0, count: block * n)
+        for first in stride(from: 0, to: n, by: block) {
+            let rows = min(block, n - first)
+            q.withUnsafeBufferPointer { qp in
+                g.withUnsafeBufferPointer { gp in
+                    similarity.withUnsafeMutableBufferPointer { sp in
+                        Float.gemm(transA: false, transB: true, m: rows, n: n, k: d, alpha: 1, a: qp.baseAddress! + first * d, lda: d,
+                                   b: gp.baseAddress!, ldb: d, beta: 0, c: sp.baseAddress!, ldc: n)
+                    }
                 }
             }
-        }
-        var hits = [Int: Int](), classHits = 0, labelled = 0
-        for i in 0..<n {
-            let row = i * n
-            let own = similarity[row + i]
-            // Rank of the sample itself: gallery items scoring higher (ties count against it).
-            var better = 0, best = 0
-            for j in 0..<n {
-                if j != i && similarity[row + j] >= own { better += 1 }
-                if similarity[row + j] > similarity[row + best] { best = j }
-            }
-            for k in ks where better < k { hits[k, default: 0] += 1 }
-            // Class-level: over the queries that have a label (-1: none), against the nearest item's label.
-            if let labels = queries.labels, let galleryLabels = gallery.labels, labels[i] >= 0 {
-                labelled += 1
-                if labels[i] == galleryLabels[best] { classHits += 1 }
+            for r in 0..<rows {
+                let i = first + r, row = r * n
+                let own = similarity[row + i]
+                // Rank of the sample itself: gallery items scoring higher (ties count against it).
+                var better = 0, best = 0
+                for j in 0..<n {
+                    if j != i && similarity[row + j] >= own { better += 1 }
+                    if similarity[row + j] > similarity[row + best] { best = j }
+                }
+                for k in ks where better < k { hits[k, default: 0] += 1 }
+                // Class-level: over the queries that have a label (-1: none), against the nearest item's label.
+                if let labels = queries.labels, let galleryLabels = gallery.labels, labels[i] >= 0 {
+                    labelled += 1
+                    if labels[i] == galleryLabels[best] { classHits += 1 }
+                }
             }
         }
         var recall: [Int: Double] = [:]

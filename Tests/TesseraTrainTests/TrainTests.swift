@@ -320,6 +320,35 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(Evaluation.retrieval(queries: test, gallery: test).classAtOne == 1)
     }
 
+    /// Retrieval over a split larger than one block of similarities (2,100 samples: blocks of 1,997 rows)
+    /// equals a direct computation, ties included.
+    @Test func retrievalInBlocksEqualsTheDirectComputation() throws {
+        let n = 2100, d = 6
+        var random = SeededRandom(seed: 11)
+        // Scaled basis vectors: every similarity is exactly 0 or 1 whatever the order of the sums, and ties abound.
+        func basis(_ k: Int, _ scale: Float) -> [Float] { (0..<d).map { $0 == k ? scale : 0 } }
+        let axes = (0..<n).map { _ in Int(random.next() % UInt64(d)) }
+        let queries = axes.enumerated().flatMap { i, k in basis(k, Float(1 + i % 3)) }
+        let gallery = axes.enumerated().flatMap { i, k in basis(i % 7 == 0 ? (k + 1) % d : k, 2) }
+        let labels = (0..<n).map { Int32($0 % 10) }
+        let keys = (0..<n).map { "s\($0)" }
+        let result = Evaluation.retrieval(queries: SplitCodes(codes: queries, width: d, labels: labels, keys: keys),
+                                          gallery: SplitCodes(codes: gallery, width: d, labels: labels, keys: keys))
+        // The cosine of two scaled basis vectors is 1 on the same axis, else 0.
+        let galleryAxes = axes.enumerated().map { i, k in i % 7 == 0 ? (k + 1) % d : k }
+        var hits = [1: 0, 5: 0, 10: 0], classHits = 0
+        for i in 0..<n {
+            let own = galleryAxes[i] == axes[i]
+            let better = own ? galleryAxes.indices.filter { $0 != i && galleryAxes[$0] == axes[i] }.count : n - 1
+            for k in [1, 5, 10] where better < k { hits[k, default: 0] += 1 }
+            let best = galleryAxes.firstIndex(of: axes[i]) ?? 0
+            if labels[best] == labels[i] { classHits += 1 }
+        }
+        #expect(result.samples == n)
+        for k in [1, 5, 10] { #expect(abs((result.recall[k] ?? -1) - Double(hits[k] ?? 0) / Double(n)) < 1e-12, "recall@\(k)") }
+        #expect(abs((result.classAtOne ?? -1) - Double(classHits) / Double(n)) < 1e-12)
+    }
+
     /// A code computed from no input (the sample lacks every modality it was asked for) takes no part in the
     /// probe or in retrieval: the figures equal those of the samples with an input alone.
     @Test func codesWithoutAnInputAreLeftOut() throws {
