@@ -129,7 +129,9 @@ public final class ShardLoader: @unchecked Sendable {
             TesseraError(path: manifestPath, stage: .config, code: code, message)
         }
         guard let split = manifest.split(config.split) else {
-            throw configError("loader.no-split", "no split \"\(config.split)\" (the dataset has \(manifest.splits.map(\.name).joined(separator: ", ")))")
+            let present = manifest.splits.filter { $0.samples > 0 }.map(\.name)
+            let has = present.isEmpty ? "the dataset has no samples; its errors.jsonl says why" : "the dataset has \(present.joined(separator: ", "))"
+            throw configError("loader.no-split", "no split \"\(config.split)\" (\(has))")
         }
         guard config.batchSize > 0 else { throw configError("loader.batch-size", "the batch size must be at least 1") }
         var total = 0

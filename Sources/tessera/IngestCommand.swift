@@ -120,6 +120,11 @@ struct IngestCommand: ParsableCommand {
                     }
                 }
             }
+            // A dataset of nothing is written (its errors.jsonl says why), but a script must not go on as if it had data.
+            if summary.samplesWritten == 0 && summary.samplesFound > 0 {
+                throw TesseraError(path: out, stage: .decode, code: "ingest.no-samples",
+                                   "none of the \(summary.samplesFound) samples could be ingested; see \(FilePath.join(out, "errors.jsonl"))")
+            }
         }
     }
 }

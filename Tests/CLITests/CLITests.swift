@@ -34,3 +34,20 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
+
+/// An ingest in which every sample fails still writes its (empty) dataset and error report, but exits with
+/// status 1 so that a script does not go on as if it had data.
+@Suite struct IngestOfNothingTests {
+    @Test func anIngestWhereEverySampleFailsExitsWithStatusOne() throws {
+        let inputs = try temporaryFolder("all-bad")
+        for name in ["noise.png", "truncated.jpg"] {
+            try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/corpus/bad/" + name, toPath: inputs + "/" + name)
+        }
+        let out = try temporaryFolder("all-bad-out")
+        let result = try tessera(["ingest", inputs, "--out", out, "--overwrite", "--quiet"])
+        #expect(result.status == 1 && result.stderr.contains("none of the 2 samples could be ingested"), "\(result.stderr)")
+        let errors = try String(contentsOfFile: out + "/errors.jsonl", encoding: .utf8)
+        #expect(errors.contains("image.unknown-format") && errors.contains("image.truncated"))
+        #expect(FileManager.default.fileExists(atPath: out + "/manifest.json"))
+    }
+}
