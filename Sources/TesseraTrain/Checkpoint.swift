@@ -14,8 +14,24 @@ public struct CheckpointState: Sendable, Equatable {
 public enum Checkpoint {
     public static let formatName = "tessera-checkpoint"
 
-    /// Writes weights, optimiser state and `state` to `path` (temporary file, fsync, rename).
-    public static func save(model: JointModel, optimizer: Optimizer<Float>?, state: CheckpointState, trainConfig: JSONValue, to path: String) throws {
+    /// A fingerprint of a dataset's train split as the model sees it: the SHA-256 of its shards' checksums and
+    /// sample counts, in order, and of the normalisation applied when reading. A resumed run continues only on
+    /// the data it started on.
+    public static func trainData(_ manifest: DatasetManifest) -> String? {
+        guard let split = manifest.split("train") else { return nil }
+        var digest = SHA256Digest()
+        for shard in split.shards { digest.update(Array("\(shard.sha256) \(shard.samples)\n".utf8)) }
+        for tensor in manifest.schema {
+            guard let n = tensor.normalize else { continue }
+            digest.update(Array("\(tensor.name) \(n.scale) \(n.mean) \(n.std) \(n.axis)\n".utf8))
+        }
+        return digest.takeHexDigest()
+    }
+
+    /// Writes weights, optimiser state and `state` to `path` (temporary file, fsync, rename); `trainData` is
+    /// the fingerprint of the train split it was trained on (`trainData(_:)`).
+    public static func save(model: JointModel, optimizer: Optimizer<Float>?, state: CheckpointState, trainConfig: JSONValue, trainData: String? = nil,
+                            to path: String) throws {
         var tensors = try model.params.tensors()
         if let optimizer {
             for entry in model.params.entries {
@@ -25,12 +41,13 @@ public enum Checkpoint {
                 tensors.append(("optimizer.second." + entry.name, try Tensor(shape: entry.shape, scalars: second)))
             }
         }
-        let metadata = [
+        var metadata = [
             "format": formatName, "format_version": "1",
             "step": String(state.step), "epoch": String(state.position.epoch), "sample": String(state.position.sample),
             "optimizer_step": String(state.optimizerStep),
             "model": model.spec.json.serialized(), "train": trainConfig.serialized(), "inputs": model.inputShapes.serialized(),
         ]
+        if let trainData { metadata["train_data"] = trainData }
         _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: path)
     }
 
@@ -43,6 +60,8 @@ public enum Checkpoint {
         /// The dataset tensors the model was built for and their per-sample shapes (files from before they
         /// were recorded: nil).
         public let inputs: [String: [Int]]?
+        /// The fingerprint of the train split it was trained on (`Checkpoint.trainData`), when recorded.
+        public let trainData: String?
 
         /// Throws when `manifest`'s tensors do not have the shapes the model was trained on: a clearer message
         /// than the layer that would fail to fit them.
@@ -79,7 +98,8 @@ public enum Checkpoint {
         if let members = meta["inputs"].flatMap({ try? JSONValue.parse($0) })?.objectValue?.members {
             inputs = Dictionary(members.map { ($0.key, $0.value.arrayValue?.compactMap(\.intValue) ?? []) }, uniquingKeysWith: { a, _ in a })
         }
-        return Loaded(file: file, state: state, model: model, train: meta["train"].flatMap { try? JSONValue.parse($0) }, inputs: inputs)
+        return Loaded(file: file, state: state, model: model, train: meta["train"].flatMap { try? JSONValue.parse($0) }, inputs: inputs,
+                      trainData: meta["train_data"])
     }
 
     /// Copies weights into the model (every parameter must be there with its shape).

@@ -164,6 +164,12 @@ public final class Trainer {
                 throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
                                    "the checkpoint was trained with another model (\(saved.name)); resume with the same --preset/--model")
             }
+            if let saved = loaded.trainData, saved != Checkpoint.trainData(manifest) {
+                throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
+                                   "the checkpoint was trained on another train split (its shards or normalisation differ from \(options.dataset)'s), so resuming would not continue "
+                                   + "the same run; --overwrite starts again, and a run in another folder can start from its weights "
+                                   + "(--init \(checkpointPath))")
+            }
             if let saved = loaded.train, saved != options.json {
                 throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
                                    "the checkpoint was trained with other options (\(saved.serialized())); resume with the same options")
@@ -350,7 +356,7 @@ public final class Trainer {
 
     func saveCheckpoint() throws {
         try Checkpoint.save(model: model, optimizer: optimizer, state: CheckpointState(step: step, position: position, optimizerStep: optimizer.step),
-                            trainConfig: options.json, to: FilePath.join(options.output, Trainer.checkpointFile))
+                            trainConfig: options.json, trainData: Checkpoint.trainData(manifest), to: FilePath.join(options.output, Trainer.checkpointFile))
     }
 
     /// Drops metric lines after `step` (they were written after the checkpoint a resume starts from).

@@ -306,6 +306,16 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 0, "\(result.stderr)")
         result = try train(["eval", channelsLast, "--checkpoint", out + "/run3"])
         #expect(result.status == 0 && result.stdout.contains("PSNR"), "\(result.stderr)")
+        // Resuming on other data of the same shapes (the same samples in another order) is refused: the
+        // result would not be the uninterrupted run's.
+        let reordered = try Self.ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--tokenizer", "fixtures/text/tokenizers/w1.json",
+                                               "--image-size", "32", "--seed", "1"])
+        result = try train(["train", dataset, "--out", out + "/run9", "--steps", "2", "--batch-size", "8", "--no-pictures", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try train(["train", reordered, "--out", out + "/run9", "--steps", "4", "--batch-size", "8", "--no-pictures", "--quiet", "--resume"])
+        #expect(result.status == 1 && result.stderr.contains("another train split"), "\(result.stderr)")
+        result = try train(["train", dataset, "--out", out + "/run9", "--steps", "4", "--batch-size", "8", "--no-pictures", "--quiet", "--resume"])
+        #expect(result.status == 0, "\(result.stderr)")
         // Resuming on a dataset of other shapes names the shapes (it blamed "another model" before).
         result = try train(["train", dataset, "--out", out + "/run3", "--resume", "--steps", "4", "--quiet"])
         #expect(result.status == 1 && result.stderr.contains("the model was trained on image [3, 16, 16]"), "\(result.stderr)")
