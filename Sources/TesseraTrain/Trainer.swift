@@ -273,6 +273,7 @@ public final class Trainer {
         log("training \(options.model.name): \(model.params.count) parameters, \(totalSteps) steps of \(options.batchSize) "
             + "(\(epochSteps) per epoch), \(options.threads) threads; activations \(model.activationBytes >> 20) MiB")
         for note in model.vocabularyNotes() { log(note) }
+        for note in absentModalityNotes() { log(note) }
         if step == 0, let evaluator {
             // The starting point, so that the curves (and tests) can compare against it.
             let val = try evaluator.run()
@@ -352,6 +353,24 @@ public final class Trainer {
                                                                                  "inputs": model.inputShapes.serialized()],
                                         to: FilePath.join(options.output, Trainer.weightsFile))
         return .finished(step: step)
+    }
+
+    /// Modalities of the model that no train sample has (every mask 0): their branches cannot learn, which a
+    /// run should say before it starts. Reads the masks only; a shard that cannot be read is left to the loader.
+    func absentModalityNotes() -> [String] {
+        guard let split = manifest.split("train") else { return [] }
+        var present: [String: Int] = [:]
+        let masked = model.modalityNames.filter { manifest.tensor("mask_" + $0) != nil }
+        for shard in split.shards {
+            guard let file = try? SafetensorsFile(path: FilePath.join(options.dataset, shard.file)) else { return [] }
+            for name in masked {
+                guard let mask = try? file.tensor("mask_" + name).scalars(as: UInt8.self) else { return [] }
+                present[name, default: 0] += mask.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+            }
+        }
+        return masked.filter { present[$0] == 0 }.map { name in
+            "note: no train sample has \(name) (every mask_\(name) is 0): the \(name) branch will not learn, and its train loss reads nan"
+        }
     }
 
     func saveCheckpoint() throws {

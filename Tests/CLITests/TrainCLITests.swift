@@ -261,6 +261,18 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 0 && result.stderr.contains("20 of 40 samples have none of audio"), "\(result.stderr)")
         let mask = try SafetensorsFile(path: codes).tensor("mask").scalars(as: UInt8.self)
         #expect(mask.count == 40 && mask.filter { $0 == 1 }.count == 20)
+        // A train split without any audio: the run says, before it starts, that the audio branch cannot learn.
+        let noTrainAudio = csv.map { line -> String in
+            var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            if cells.count == 6 && cells[4] == "train" { cells[2] = "" }
+            return cells.joined(separator: ",")
+        }
+        try (noTrainAudio.joined(separator: "\n") + "\n").write(toFile: folder + "/no-train-audio.csv", atomically: true, encoding: .utf8)
+        let withoutAudio = try Self.ingestCorpus(["--manifest", folder + "/no-train-audio.csv", "--allow-outside-paths",
+                                                  "--tokenizer", "fixtures/text/tokenizers/w1.json", "--image-size", "32"])
+        result = try train(["train", withoutAudio, "--out", folder + "/run2", "--steps", "1", "--batch-size", "16", "--no-pictures", "--no-eval"])
+        #expect(result.status == 0 && result.stderr.contains("no train sample has audio"), "\(result.stderr)")
+        #expect(!result.stderr.contains("no train sample has image"))
     }
 
     @Test func aDivergingRunStopsWithAClearErrorAndKeepsItsLastCheckpoint() throws {
