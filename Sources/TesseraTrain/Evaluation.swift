@@ -64,6 +64,15 @@ public struct SplitCodes {
     }
 }
 
+/// What one pass over a split from chosen inputs measures.
+public struct SplitMeasures {
+    public var codes: SplitCodes
+    /// Mean reconstruction loss per target modality (MSE on the model's input scale, cross-entropy for text).
+    public var reconstruction: [String: Double]
+    /// PSNR (dB) of the image reconstructions on pixels in [0, 1]; nil without an image branch or sample.
+    public var imagePSNR: Double?
+}
+
 /// Retrieval from one modality's codes to another's.
 public struct RetrievalResult {
     /// recall@k of the sample itself, per k.
@@ -97,35 +106,30 @@ public enum Evaluation {
     /// present ones). Samples lacking all of them still get a code (from the biases alone), marked in
     /// `fromInput`.
     public static func codes(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> SplitCodes {
-        let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
-        defer { loader.stop() }
-        var result = SplitCodes(codes: [], width: model.codeWidth, labels: nil, keys: [])
-        let hasLabels = loader.fields.contains { $0.name == "label" }
-        var labels: [Int32] = []
-        while let batch = try loader.next() {
-            let input = ModelBatch(batch)
-            try model.prepare(input, visibleModalities: visible, hide: nil)
-            result.fromInput += model.excludeSamplesWithoutInput(count: batch.count)
-            model.forward(input)
-            result.codes.append(contentsOf: UnsafeBufferPointer(start: model.codePointer, count: batch.count * model.codeWidth))
-            result.keys.append(contentsOf: batch.keys)
-            if hasLabels, let pointer = batch.int32s("label") { labels.append(contentsOf: UnsafeBufferPointer(start: pointer, count: batch.count)) }
-        }
-        if hasLabels { result.labels = labels }
-        return result
+        try measure(model: model, dataset: dataset, split: split, visible: visible, verify: verify, scoring: false).codes
     }
 
-    /// Mean reconstruction loss per target modality over a split, with only `visible` modalities as input,
-    /// over the samples that have the target and at least one visible modality.
-    public static func reconstruction(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> [String: Double] {
+    /// One pass over `split` with only the `visible` modalities as input (nil: all present ones): every
+    /// sample's code, and (`scoring`) the reconstruction losses and the image PSNR over the samples that have
+    /// the target and at least one visible modality.
+    public static func measure(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true,
+                               scoring: Bool = true) throws -> SplitMeasures {
         let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
         defer { loader.stop() }
+        var codes = SplitCodes(codes: [], width: model.codeWidth, labels: nil, keys: [])
+        let hasLabels = loader.fields.contains { $0.name == "label" }
+        var labels: [Int32] = []
         var sums: [String: Double] = [:], weights: [String: Double] = [:]
+        var image = ImageError(model: model)
         while let batch = try loader.next() {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: visible, hide: nil)
-            _ = model.excludeSamplesWithoutInput(count: batch.count)
+            codes.fromInput += model.excludeSamplesWithoutInput(count: batch.count)
             model.forward(input)
+            codes.codes.append(contentsOf: UnsafeBufferPointer(start: model.codePointer, count: batch.count * model.codeWidth))
+            codes.keys.append(contentsOf: batch.keys)
+            if hasLabels, let pointer = batch.int32s("label") { labels.append(contentsOf: UnsafeBufferPointer(start: pointer, count: batch.count)) }
+            guard scoring else { continue }
             let values = model.losses(input).values
             for branch in model.branches {
                 guard let value = values[branch.spec.name], value.isFinite else { continue }
@@ -133,26 +137,29 @@ public enum Evaluation {
                 sums[branch.spec.name, default: 0] += value * present
                 weights[branch.spec.name, default: 0] += present
             }
+            image?.add(model, input)
         }
-        return sums.reduce(into: [:]) { out, item in out[item.key] = item.value / max(weights[item.key] ?? 1, 1) }
+        if hasLabels { codes.labels = labels }
+        let reconstruction = sums.reduce(into: [String: Double]()) { out, item in out[item.key] = item.value / max(weights[item.key] ?? 1, 1) }
+        return SplitMeasures(codes: codes, reconstruction: reconstruction, imagePSNR: image?.psnr)
     }
 
-    /// The peak signal-to-noise ratio (dB) of the image reconstructions over a split, on pixel values in [0, 1],
-    /// with only `visible` modalities as input (over the samples with an image and a visible modality); nil
-    /// when the model has no image or no sample counts.
-    public static func imagePSNR(model: JointModel, dataset: String, split: String, visible: Set<String>?, verify: Bool = true) throws -> Double? {
-        guard let branch = model.branches.first(where: { $0.spec.name == "image" && $0.spec.loss == .mse }),
-              let normalization = branch.input.normalization, branch.input.shape.count == 3 else { return nil }
-        let loader = try loader(model: model, dataset: dataset, split: split, verify: verify)
-        defer { loader.stop() }
-        let shape = branch.input.shape, per = shape.reduce(1, *), plane = shape[1] * shape[2]
+    /// Squared error of the image reconstructions on pixel values in [0, 1], summed over batches.
+    private struct ImageError {
+        let branch: ModalityBranch
+        let normalization: Normalization
         var squared = 0.0, count = 0.0
-        while let batch = try loader.next() {
-            let input = ModelBatch(batch)
-            try model.prepare(input, visibleModalities: visible, hide: nil)
-            _ = model.excludeSamplesWithoutInput(count: batch.count)
-            model.forward(input)
-            guard let target = model.normalizedInput(branch, input) else { continue }
+
+        /// nil when the model has no image branch scored by MSE on a normalised [C, H, W] input.
+        init?(model: JointModel) {
+            guard let branch = model.branches.first(where: { $0.spec.name == "image" && $0.spec.loss == .mse }),
+                  let normalization = branch.input.normalization, branch.input.shape.count == 3 else { return nil }
+            (self.branch, self.normalization) = (branch, normalization)
+        }
+
+        mutating func add(_ model: JointModel, _ input: ModelBatch) {
+            guard let target = model.normalizedInput(branch, input) else { return }
+            let shape = branch.input.shape, per = shape.reduce(1, *), plane = shape[1] * shape[2]
             let r = branch.decoder.output, present = model.arena.pointer(branch.present)
             for b in 0..<input.count where present[b] != 0 {
                 for k in 0..<per {
@@ -166,8 +173,9 @@ public enum Evaluation {
                 count += Double(per)
             }
         }
-        guard count > 0 else { return nil }
-        return 10 * log10(1 / max(squared / count, 1e-12))
+
+        /// The peak signal-to-noise ratio in dB; nil when no sample counted.
+        var psnr: Double? { count > 0 ? 10 * log10(1 / max(squared / count, 1e-12)) : nil }
     }
 
     /// Retrieval from query codes to gallery codes (the same samples in the same order), by cosine similarity,

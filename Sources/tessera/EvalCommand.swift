@@ -128,11 +128,16 @@ struct EvalCommand: ParsableCommand {
             var report = JSONObject([("dataset", .string(dataset)), ("checkpoint", .string(trained.source)), ("split", .string(target))])
             var lines: [String] = ["\(dataset) \(target) split, model \(model.spec.name) from \(trained.source)"]
 
+            // One pass per input: codes, reconstruction losses and the image PSNR together.
+            var measures: [String: SplitMeasures] = [:]
+            for (label, visible) in inputs {
+                measures[label] = try Evaluation.measure(model: model, dataset: dataset, split: target, visible: visible)
+            }
             // Reconstruction: rows are the inputs, columns the reconstructed modality.
             var reconstruction = JSONObject()
             var rows: [[String]] = []
-            for (label, visible) in inputs {
-                let errors = try Evaluation.reconstruction(model: model, dataset: dataset, split: target, visible: visible)
+            for (label, _) in inputs {
+                let errors = measures[label]?.reconstruction ?? [:]
                 reconstruction[label] = .object(JSONObject(names.compactMap { n in errors[n].map { (n, JSONValue.double($0)) } }))
                 rows.append(["from \(label)"] + names.map { errors[$0].map { fixed($0, 4) } ?? "-" })
             }
@@ -143,20 +148,15 @@ struct EvalCommand: ParsableCommand {
             if names.contains("image") {
                 var psnr = JSONObject()
                 var cells: [String] = []
-                for (label, visible) in inputs {
-                    let value = try Evaluation.imagePSNR(model: model, dataset: dataset, split: target, visible: visible)
+                for (label, _) in inputs {
+                    let value = measures[label]?.imagePSNR
                     psnr[label] = value.map { .double($0) } ?? .null
                     cells.append("from \(label) " + (value.map { fixed($0, 2) + " dB" } ?? "-"))
                 }
                 report["image_psnr"] = .object(psnr)
                 lines.append("image PSNR (pixels in [0, 1]): " + cells.joined(separator: ", "))
             }
-
-            // Codes from each input, for retrieval and probes.
-            var codes: [String: SplitCodes] = [:]
-            for (label, visible) in inputs {
-                codes[label] = try Evaluation.codes(model: model, dataset: dataset, split: target, visible: visible)
-            }
+            let codes = measures.mapValues(\.codes)
             if names.count > 1 {
                 var retrieval = JSONObject()
                 var rows: [[String]] = []
