@@ -19,15 +19,12 @@ public final class FolderLock {
         guard fd >= 0 else {
             throw TesseraError(path: folder, stage: .open, code: "io.open", "cannot open folder to lock it: \(SystemCall.lastError())")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let busy = errno == EWOULDBLOCK
-            let cause = SystemCall.lastError()
+        // A file system without flock (ENOLCK, EOPNOTSUPP on some network mounts) leaves the folder unlocked
+        // rather than unusable: the lock is a safeguard, not a condition of writing.
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK {
             close(fd)
-            if busy {
-                throw TesseraError(path: folder, stage: .open, code: "io.busy",
-                                   "another tessera process is writing to this folder; wait for it to finish or choose another folder")
-            }
-            throw TesseraError(path: folder, stage: .open, code: "io.lock", "cannot lock the folder: \(cause)")
+            throw TesseraError(path: folder, stage: .open, code: "io.busy",
+                               "another tessera process is writing to this folder; wait for it to finish or choose another folder")
         }
         descriptor = fd
     }
