@@ -128,10 +128,14 @@ struct EvalCommand: ParsableCommand {
             var report = JSONObject([("dataset", .string(dataset)), ("checkpoint", .string(trained.source)), ("split", .string(target))])
             var lines: [String] = ["\(dataset) \(target) split, model \(model.spec.name) from \(trained.source)"]
 
+            // Each split's shards are checked against their SHA-256 on its first pass only (a pass per input
+            // would hash each split once per input: four times with three modalities).
+            var verified: Set<String> = []
+            func firstPass(_ split: String) -> Bool { verified.insert(split).inserted }
             // One pass per input: codes, reconstruction losses and the image PSNR together.
             var measures: [String: SplitMeasures] = [:]
             for (label, visible) in inputs {
-                measures[label] = try Evaluation.measure(model: model, dataset: dataset, split: target, visible: visible)
+                measures[label] = try Evaluation.measure(model: model, dataset: dataset, split: target, visible: visible, verify: firstPass(target))
             }
             // Reconstruction: rows are the inputs, columns the reconstructed modality.
             var reconstruction = JSONObject()
@@ -181,7 +185,7 @@ struct EvalCommand: ParsableCommand {
                 var rows: [[String]] = []
                 for (label, visible) in inputs {
                     guard let test = codes[label] else { continue }
-                    let train = try Evaluation.codes(model: model, dataset: dataset, split: "train", visible: visible)
+                    let train = try Evaluation.codes(model: model, dataset: dataset, split: "train", visible: visible, verify: firstPass("train"))
                     let result = Evaluation.linearProbe(train: train, test: test, standardize: probeStandardize)
                     probe[label] = result.map { .double($0.accuracy) } ?? .null
                     probeSamples[label] = result.map { .object(JSONObject([("train", .int($0.trainSamples)), ("test", .int($0.testSamples))])) } ?? .null
