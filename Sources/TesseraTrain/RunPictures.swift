@@ -126,14 +126,14 @@ public enum RunPictures {
         return fixed(value, max(1, Int((-log10(value)).rounded(.up))))
     }
 
-    /// Up to six held-out samples (val, else test, else train): each row shows the image input and its
-    /// reconstructions (all modalities; audio alone; text alone), then the log-mel input (a waveform's trace)
-    /// and its reconstructions from all modalities and from the image alone.
+    /// Up to six held-out samples (val, else test, else train; of its first 64, those with the most modalities):
+    /// each row shows the image input and its reconstructions (all modalities; audio alone; text alone), then
+    /// the log-mel input (a waveform's trace) and its reconstructions from all modalities and from the image alone.
     static func reconstructions(model: JointModel, dataset: String) throws -> Canvas? {
         let manifest = try DatasetManifest.load(folder: dataset)
         var config = LoaderConfig()
         config.split = ["val", "test"].first { (manifest.split($0)?.samples ?? 0) > 0 } ?? "train"
-        config.batchSize = min(6, model.maxBatch)
+        config.batchSize = min(64, model.maxBatch)
         config.shuffle = .none
         config.epochs = 1
         let loader = try ShardLoader(folder: dataset, config: config)
@@ -141,6 +141,10 @@ public enum RunPictures {
         defer { loader.stop() }
         let input = ModelBatch(batch)
         let names = model.modalityNames
+        // Six samples of the first batch, those with the most modalities first (in stored order among equals),
+        // so that a dataset where many samples lack one still shows complete rows where it has them.
+        let modalityCount = { (b: Int) in names.filter { (input.masks[$0]?[b] ?? 1) != 0 }.count }
+        let shown = (0..<input.count).sorted { (modalityCount($0), -$0) > (modalityCount($1), -$1) }.prefix(6).sorted()
         let image = model.branches.first { $0.spec.name == "image" }
         let audio = model.branches.first { $0.spec.name == "audio" && $0.input.shape.count == 2 }
         // Each column: a title and how to draw one sample's cell.
@@ -172,7 +176,7 @@ public enum RunPictures {
         let columnWidths = views.map { max(cellSize($0.source).0, Canvas.textWidth($0.title)) }
         let rowHeight = views.map { cellSize($0.source).1 }.max() ?? 0
         let width = columnWidths.reduce(gap) { $0 + $1 + gap }
-        let height = header + input.count * (rowHeight + gap) + gap
+        let height = header + shown.count * (rowHeight + gap) + gap
         var canvas = Canvas(width: width, height: height)
         var x = gap
         for (i, view) in views.enumerated() {
@@ -182,8 +186,8 @@ public enum RunPictures {
             try model.prepare(input, visibleModalities: visible, hide: nil)
             _ = model.excludeSamplesWithoutInput(count: input.count)
             if view.source.hasPrefix("input") == false { model.forward(input) }
-            for sample in 0..<input.count {
-                let y = header + sample * (rowHeight + gap)
+            for (row, sample) in shown.enumerated() {
+                let y = header + row * (rowHeight + gap)
                 // A sample without the drawn modality, or without the column's input, has nothing to show.
                 let drawn = view.source.hasSuffix("image") ? image : audio
                 if let drawn, model.arena.pointer(drawn.present)[sample] == 0 {
