@@ -9,7 +9,9 @@ public enum Loss {
         var present = 0
         for b in 0..<batch where (sampleWeights?[b] ?? 1) != 0 { present += 1 }
         let n = T(present * perSample)
-        var total: T = 0
+        // The sum in double precision, four partial sums at a time: a float running sum over a batch of W1
+        // images (786,432 terms) read 3e-4 low at batch 64 (against PyTorch's), 2e-5 at batch 8.
+        var total = 0.0
         for b in 0..<batch {
             let w = sampleWeights?[b] ?? 1
             let base = b * perSample
@@ -17,13 +19,25 @@ public enum Loss {
                 (gradient + base).update(repeating: 0, count: perSample)
                 continue
             }
-            for i in 0..<perSample {
-                let d = prediction[base + i] - target[base + i]
-                total += d * d
-                gradient[base + i] = 2 * d / n
+            var sums: (Double, Double, Double, Double) = (0, 0, 0, 0)
+            var i = 0
+            while i + 4 <= perSample {
+                let d0 = prediction[base + i] - target[base + i], d1 = prediction[base + i + 1] - target[base + i + 1]
+                let d2 = prediction[base + i + 2] - target[base + i + 2], d3 = prediction[base + i + 3] - target[base + i + 3]
+                sums.0 += Double(d0 * d0); sums.1 += Double(d1 * d1); sums.2 += Double(d2 * d2); sums.3 += Double(d3 * d3)
+                gradient[base + i] = 2 * d0 / n; gradient[base + i + 1] = 2 * d1 / n
+                gradient[base + i + 2] = 2 * d2 / n; gradient[base + i + 3] = 2 * d3 / n
+                i += 4
             }
+            while i < perSample {
+                let d = prediction[base + i] - target[base + i]
+                sums.0 += Double(d * d)
+                gradient[base + i] = 2 * d / n
+                i += 1
+            }
+            total += (sums.0 + sums.1) + (sums.2 + sums.3)
         }
-        return present == 0 ? 0 : total / n
+        return present == 0 ? 0 : T(total / Double(present * perSample))
     }
 
     /// Binary cross-entropy on logits, mean over all elements: max(x, 0) - x t + log(1 + e^-|x|).
