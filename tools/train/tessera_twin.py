@@ -11,6 +11,7 @@
     # train the twin like `tessera train` (shuffled epochs, modality dropout) into a run folder `tessera eval` reads
     python3 tools/train/tessera_twin.py fit MODEL.json DATASET RUN --epochs 20 --modality-dropout 0.5 [--seed 0]
     # load Tessera's weights (RUN/weights.safetensors) into the twin and compare codes with `tessera encode`
+    # (of the split and from the modalities the codes file names)
     python3 tools/train/tessera_twin.py check-codes MODEL.json DATASET RUN/weights.safetensors CODES.safetensors
 
 Pinned: torch 2.13.0+cpu, numpy 2.4.6, safetensors 0.8.0. Reads shards with tools/python/tessera_reader.py.
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../python"))
@@ -405,7 +407,7 @@ def main():
     p.add_argument("dataset")
     p.add_argument("weights")
     p.add_argument("codes")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", help="the split the codes are of (default: the one the codes file names)")
     args = parser.parse_args()
 
     spec, schema = load_spec_and_schema(args.model, args.dataset)
@@ -440,7 +442,12 @@ def main():
     elif args.command == "check-codes":
         twin.load_tessera(load_file(args.weights))
         codes = load_file(args.codes)["code"]
-        ds = TesseraDataset(args.dataset, args.split)
+        with safe_open(args.codes, "np") as f:
+            meta = f.metadata() or {}
+        # The codes file names its split and the modalities its codes were computed from (`tessera encode`).
+        split = args.split or meta.get("split", "train")
+        visible = set(meta.get("modalities", ",".join(twin.names)).split(","))
+        ds = TesseraDataset(args.dataset, split)
         got = []
         with torch.no_grad():
             for shard in ds.shards:
@@ -449,9 +456,12 @@ def main():
                 batch = {k: torch.from_numpy(v) for k, v in arrays.items()}
                 n = len(next(iter(arrays.values())))
                 present = {name: batch["mask_" + name].float() if "mask_" + name in batch else torch.ones(n) for name in twin.names}
+                present = {name: mask if name in visible else torch.zeros(n) for name, mask in present.items()}
                 z, _ = twin(batch, present)
                 got.append(z.numpy())
         got = np.concatenate(got)
+        if got.shape != codes.shape:
+            sys.exit(f"{args.codes}: {codes.shape[0]} codes, but the {split} split has {got.shape[0]} samples (--split names another)")
         error = np.abs(got - codes).max() / max(np.abs(codes).max(), 1e-12)
         print(f"codes of {len(got)} samples: largest difference {error:.2e} of the largest code value")
         sys.exit(0 if error < 1e-4 else 1)
