@@ -50,9 +50,11 @@ public enum RunPictures {
                 if !points.isEmpty { series.append(Series(name: name, split: split, points: points)) }
             }
         }
-        let width = 960, height = 540
+        // The legend sits right of the plot, where it hides no curve.
+        let legendWidth = 232
+        let width = 960 + legendWidth, height = 540
         var canvas = Canvas(width: width, height: height)
-        let left = 110, right = 30, top = 50, bottom = 70
+        let left = 110, right = 30 + legendWidth + 20, top = 50, bottom = 70
         let plotW = width - left - right, plotH = height - top - bottom
         canvas.text("LOSS PER MODALITY - TRAIN: MOVING AVERAGE, VAL: MARKED", x: left, y: 16, .black)
         let all = series.flatMap(\.points)
@@ -93,16 +95,14 @@ public enum RunPictures {
             var previous: (Int, Int)?
             for (step, value) in s.points {
                 let point = (px(step), py(value))
-                if let previous { canvas.line(previous.0, previous.1, point.0, point.1, color, thickness: s.split == "val" ? 2 : 2) }
+                if let previous { canvas.line(previous.0, previous.1, point.0, point.1, color, thickness: 2) }
                 if s.split == "val" { canvas.fill(x: point.0 - 4, y: point.1 - 4, w: 9, h: 9, color) }
                 previous = point
             }
         }
-        // Legend, on a white panel.
-        let legendX = left + plotW - 240
-        canvas.fill(x: legendX, y: top + 4, w: 232, h: 22 * series.count + 12, .white)
-        canvas.rectangle(x: legendX, y: top + 4, w: 232, h: 22 * series.count + 12, .grey)
-        var y = top + 12
+        let legendX = left + plotW + 20
+        canvas.rectangle(x: legendX, y: top, w: legendWidth, h: 22 * series.count + 12, .grey)
+        var y = top + 8
         for s in series {
             let color = colors[s.name] ?? .black
             let x = legendX + 10
