@@ -64,6 +64,28 @@ public struct SplitCodes {
     }
 }
 
+/// Per-modality losses over several batches: each batch's mean weighted by its samples that have the modality.
+struct LossAverage {
+    private var sums: [String: Double] = [:], weights: [String: Double] = [:]
+
+    /// Adds `values`, the losses of the model's last pass over a batch of `count` samples.
+    mutating func add(_ values: [String: Double], model: JointModel, count: Int) {
+        for branch in model.branches {
+            guard let value = values[branch.spec.name], value.isFinite else { continue }
+            let present = Double(model.presentCount(branch, count: count))
+            sums[branch.spec.name, default: 0] += value * present
+            weights[branch.spec.name, default: 0] += present
+        }
+    }
+
+    /// The mean loss of every modality that had a sample.
+    var means: [String: Double] {
+        sums.reduce(into: [:]) { out, item in
+            if let weight = weights[item.key], weight > 0 { out[item.key] = item.value / weight }
+        }
+    }
+}
+
 /// What one pass over a split from chosen inputs measures.
 public struct SplitMeasures {
     public var codes: SplitCodes
@@ -119,7 +141,7 @@ public enum Evaluation {
         var codes = SplitCodes(codes: [], width: model.codeWidth, labels: nil, keys: [])
         let hasLabels = loader.fields.contains { $0.name == "label" }
         var labels: [Int32] = []
-        var sums: [String: Double] = [:], weights: [String: Double] = [:]
+        var losses = LossAverage()
         var image = ImageError(model: model)
         while let batch = try loader.next() {
             let input = ModelBatch(batch)
@@ -130,18 +152,11 @@ public enum Evaluation {
             codes.keys.append(contentsOf: batch.keys)
             if hasLabels, let pointer = batch.int32s("label") { labels.append(contentsOf: UnsafeBufferPointer(start: pointer, count: batch.count)) }
             guard scoring else { continue }
-            let values = model.losses(input).values
-            for branch in model.branches {
-                guard let value = values[branch.spec.name], value.isFinite else { continue }
-                let present = Double(model.presentCount(branch, count: input.count))
-                sums[branch.spec.name, default: 0] += value * present
-                weights[branch.spec.name, default: 0] += present
-            }
+            losses.add(model.losses(input).values, model: model, count: input.count)
             image?.add(model, input)
         }
         if hasLabels { codes.labels = labels }
-        let reconstruction = sums.reduce(into: [String: Double]()) { out, item in out[item.key] = item.value / max(weights[item.key] ?? 1, 1) }
-        return SplitMeasures(codes: codes, reconstruction: reconstruction, imagePSNR: image?.psnr)
+        return SplitMeasures(codes: codes, reconstruction: losses.means, imagePSNR: image?.psnr)
     }
 
     /// Squared error of the image reconstructions on pixel values in [0, 1], summed over batches.

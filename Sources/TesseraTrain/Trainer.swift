@@ -457,26 +457,21 @@ final class ValidationLoss {
     func run() throws -> ModalityLosses {
         try loader.start()
         defer { loader.stop() }
-        var sums: [String: Double] = [:], weights: [String: Double] = [:]
+        var losses = LossAverage()
         var batches = 0
         while batches < maxBatches, let batch = try loader.next() {
             let input = ModelBatch(batch)
             try model.prepare(input, visibleModalities: nil, hide: nil)
             model.forward(input)
-            let losses = model.losses(input)
-            for (name, value) in losses.values where value.isFinite {
-                let present = input.masks[name].map { mask in (0..<input.count).filter { mask[$0] != 0 }.count } ?? input.count
-                sums[name, default: 0] += value * Double(present)
-                weights[name, default: 0] += Double(present)
-            }
+            losses.add(model.losses(input).values, model: model, count: input.count)
             batches += 1
         }
+        let means = losses.means
         var result = ModalityLosses()
         for branch in model.branches {
-            let name = branch.spec.name
-            guard let weight = weights[name], weight > 0 else { continue }
-            result.values[name] = sums[name, default: 0] / weight
-            result.total += branch.spec.weight * (sums[name, default: 0] / weight)
+            guard let mean = means[branch.spec.name] else { continue }
+            result.values[branch.spec.name] = mean
+            result.total += branch.spec.weight * mean
         }
         return result
     }
