@@ -96,6 +96,8 @@ public final class Trainer {
     let optimizer: Optimizer<Float>
     let loader: ShardLoader
     let manifest: DatasetManifest
+    /// The train split's fingerprint (`Checkpoint.trainData`), recorded in every checkpoint.
+    let trainData: String?
     public private(set) var step = 0
     var position = LoaderPosition()
     /// Wall time of the steps after the first `warmupSteps` of this process (steady-state throughput).
@@ -125,6 +127,7 @@ public final class Trainer {
         self.log = log
         EngineThreads.configure(options.threads)
         manifest = try DatasetManifest.load(folder: options.dataset)
+        trainData = Checkpoint.trainData(manifest)
         // A resumed run's checkpoint is read first: a dataset of other shapes is named as such, before the
         // model built for it fails to match.
         let checkpointPath = FilePath.join(options.output, Trainer.checkpointFile)
@@ -164,7 +167,7 @@ public final class Trainer {
                 throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
                                    "the checkpoint was trained with another model (\(saved.name)); resume with the same --preset/--model")
             }
-            if let saved = loaded.trainData, saved != Checkpoint.trainData(manifest) {
+            if let saved = loaded.trainData, saved != trainData {
                 throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
                                    "the checkpoint was trained on another train split (its shards or normalisation differ from \(options.dataset)'s), so resuming would not continue "
                                    + "the same run; --overwrite starts again, and a run in another folder can start from its weights "
@@ -375,7 +378,7 @@ public final class Trainer {
 
     func saveCheckpoint() throws {
         try Checkpoint.save(model: model, optimizer: optimizer, state: CheckpointState(step: step, position: position, optimizerStep: optimizer.step),
-                            trainConfig: options.json, trainData: Checkpoint.trainData(manifest), to: FilePath.join(options.output, Trainer.checkpointFile))
+                            trainConfig: options.json, trainData: trainData, to: FilePath.join(options.output, Trainer.checkpointFile))
     }
 
     /// Drops metric lines after `step` (they were written after the checkpoint a resume starts from).
