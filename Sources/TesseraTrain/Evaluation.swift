@@ -267,10 +267,14 @@ public enum Evaluation {
             return (features, kept)
         }
         let fit = labelled(train, trainLabels), scored = labelled(test, testLabels)
-        guard let top = fit.labels.max(), !scored.labels.isEmpty else { return nil }
-        let model = LogisticRegression(features: fit.features, labels: fit.labels, width: train.width,
-                                       classes: top + 1, inverseRegularization: c, standardize: standardize)
-        let predictions = model.predict(scored.features)
+        // The classes are the labels the train codes have (as scikit-learn's `classes_`), not 0 up to the largest
+        // label: a manifest's label may be any non-negative int32, and 2^31 classes would not fit in memory.
+        let classes = Array(Set(fit.labels)).sorted()
+        guard !classes.isEmpty, !scored.labels.isEmpty else { return nil }
+        let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        let model = LogisticRegression(features: fit.features, labels: fit.labels.map { index[$0] ?? 0 }, width: train.width,
+                                       classes: classes.count, inverseRegularization: c, standardize: standardize)
+        let predictions = model.predict(scored.features).map { classes[$0] }
         let correct = zip(predictions, scored.labels).filter { $0 == $1 }.count
         return ProbeResult(accuracy: Double(correct) / Double(scored.labels.count), trainSamples: fit.labels.count, testSamples: scored.labels.count)
     }

@@ -203,7 +203,7 @@ struct EvalCommand: ParsableCommand {
                 report["probe_features"] = .string(probeStandardize ? "standardized" : "raw")
                 lines.append("")
                 lines.append("linear probe (logistic regression, C=1, on \(probeStandardize ? "standardised " : "")train-split codes, accuracy on \(target); labelled samples with the input):")
-                lines += formatTable(header: ["input", "train", target, "accuracy"], rows: rows, rightAligned: [1, 2, 3])
+                lines += formatTable(header: ["input", "fitted on", "scored on", "accuracy"], rows: rows, rightAligned: [1, 2, 3])
             }
             if json {
                 Console.out(JSONValue.object(report).prettySerialized())

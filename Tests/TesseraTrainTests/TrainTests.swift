@@ -349,6 +349,22 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
         #expect(abs((result.classAtOne ?? -1) - Double(classHits) / Double(n)) < 1e-12)
     }
 
+    /// Labels are class names, not counts: the probe's classes are the labels the train codes have, so labels
+    /// spread up to 2^31 - 1 give the accuracy of the same labels numbered 0-9 (they allocated a class per
+    /// integer up to the largest before).
+    @Test func sparseLabelsGiveTheDenseLabelsAccuracy() throws {
+        let file = try SafetensorsFile(path: packageRoot + "/fixtures/train/probe.safetensors")
+        let codes = try file.tensor("x_train").scalars(as: Float.self), labels = try file.tensor("y_train").scalars(as: Int32.self)
+        let testCodes = try file.tensor("x_test").scalars(as: Float.self), testLabels = try file.tensor("y_test").scalars(as: Int32.self)
+        let spread = { (label: Int32) -> Int32 in label == 9 ? Int32.max : label * 200_000_000 }
+        func split(_ codes: [Float], _ labels: [Int32]) -> SplitCodes {
+            SplitCodes(codes: codes, width: 16, labels: labels, keys: Array(repeating: "", count: labels.count))
+        }
+        let dense = try #require(Evaluation.linearProbe(train: split(codes, labels), test: split(testCodes, testLabels)))
+        let sparse = try #require(Evaluation.linearProbe(train: split(codes, labels.map(spread)), test: split(testCodes, testLabels.map(spread))))
+        #expect(sparse.accuracy == dense.accuracy && sparse.testSamples == dense.testSamples)
+    }
+
     /// A code computed from no input (the sample lacks every modality it was asked for) takes no part in the
     /// probe or in retrieval: the figures equal those of the samples with an input alone.
     @Test func codesWithoutAnInputAreLeftOut() throws {
