@@ -114,7 +114,8 @@ public struct AudioConfig: Codable, Sendable, Equatable {
     public func validate() throws {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "config.audio", message) }
         guard rate >= 0 && rate <= 1_000_000 else { throw fail("--audio-rate must be 0 (keep) or 1...1000000 Hz") }
-        guard samples >= 0 && samples <= 1 << 31 else { throw fail("--audio-samples must be 0 (whole file) or positive") }
+        guard samples >= 0 else { throw fail("--audio-samples (or --audio-seconds) must be 0 (whole file) or positive") }
+        guard samples <= 1 << 31 else { throw fail("--audio-samples (or --audio-seconds x --audio-rate) must be at most 2^31 samples, not \(samples)") }
         guard melBins >= 0 && melBins <= 1024 else { throw fail("--mel-bins must be 0...1024") }
         if melBins > 0 {
             guard nFFT >= 16 && nFFT <= 1 << 16 && nFFT % 2 == 0 else { throw fail("--n-fft must be even, 16...65536") }

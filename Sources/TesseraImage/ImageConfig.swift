@@ -133,6 +133,14 @@ public struct ImageConfig: Codable, Sendable, Equatable {
             throw fail("--image-background needs three values 0...255")
         }
         guard maxPixels >= 1 else { throw fail("--max-pixels must be positive") }
+        // The output is held (and resampled) in memory too, so it is bounded before anything is allocated, as a
+        // dataset's sample is: 2 GiB (`none` keeps the input's size, which --max-pixels bounds).
+        let pixels = resize == .shorter ? size * size : (resize == .none ? 0 : width * height)
+        let bytes = pixels * channels * (dtype == .float32 ? 4 : 1)
+        guard bytes <= 1 << 31 else {
+            let side = resize == .shorter ? "\(size) x \(size)" : "\(width) x \(height)"
+            throw fail("the output image (\(side) x \(channels) channels, \(bytes >> 20) MiB) is over 2 GiB")
+        }
     }
 
     /// The per-channel mean for `channel` (a single value applies to all channels).

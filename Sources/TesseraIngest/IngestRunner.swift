@@ -91,6 +91,7 @@ public final class IngestRunner {
 
         let decoder = try SampleDecoder(config: config, modalities: modalities, hasLabels: hasLabels)
         let schema = makeSchema(modalities: modalities, hasLabels: hasLabels, decoder: decoder, labelNames: discovery.labelNames)
+        let window = try decodingWindow(schema: schema)
         var failedKeys = Set(discovery.errors.map(\.key))
         let total = plans.reduce(0) { $0 + $1.samples.count }
         var done = 0
@@ -115,9 +116,7 @@ public final class IngestRunner {
             var shardStatistics = StatisticsAccumulator()
             var shardErrors: [IngestErrorRecord] = []
             var shardStart = cursor
-            // A window of 64 samples per worker absorbs the fsync of a shard without idling the workers, and
-            // keeps memory bounded (a few MB) whatever the corpus size.
-            let ordered = OrderedDecoder(inputs: plan.samples[cursor...], jobs: jobs, window: max(64, jobs * 32)) { decoder.decode($0) }
+            let ordered = OrderedDecoder(inputs: plan.samples[cursor...], jobs: jobs, window: window) { decoder.decode($0) }
             func flush(end: Int) throws {
                 let info = try writeShard(batch, split: plan.name, index: shards.count)
                 try writeJournal(split: plan.name, index: shards.count, shard: info, cursorStart: shardStart, cursorEnd: end,
@@ -309,6 +308,34 @@ public final class IngestRunner {
     }
 
     // MARK: - schema and manifest
+
+    /// How many decoded samples may wait for the writer: 64 or 32 per worker, which absorbs the fsync of a
+    /// shard without idling the workers, fewer (at least two per worker) when samples are so large that they
+    /// and the shard batch would not fit in half this machine's memory. Refuses, before anything is allocated,
+    /// samples a dataset cannot hold (over 2 GiB each, the loader's limit) or a shard batch that does not fit.
+    private func decodingWindow(schema: [TensorSchema]) throws -> Int {
+        let sampleBytes = max(schema.reduce(0) { $0 + $1.sampleBytes }, 1)
+        let shapes = schema.filter { $0.sampleBytes >= 1 << 20 }.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
+        guard sampleBytes <= 1 << 31 else {
+            throw TesseraError(stage: .config, code: "ingest.too-large",
+                               "one sample would take \(gibibytes(sampleBytes)) (\(shapes)); a dataset holds at most 2 GiB per sample: choose smaller sizes")
+        }
+        let budget = SystemCall.physicalMemoryBytes / 2
+        let fitting = budget / sampleBytes - config.shardSize
+        let window = min(max(64, jobs * 32), fitting)
+        guard window >= 2 * jobs else {
+            let held = Double(config.shardSize + 2 * jobs) * Double(sampleBytes)
+            throw TesseraError(stage: .config, code: "ingest.too-large",
+                               "a shard of \(config.shardSize) samples of \(gibibytes(sampleBytes)) each (\(shapes)), with \(2 * jobs) more being decoded, "
+                               + "would hold \(gibibytes(Int(min(held, 1e18)))) in memory, over half of this machine's "
+                               + "\(gibibytes(SystemCall.physicalMemoryBytes)): lower --shard-size or the sizes")
+        }
+        return window
+    }
+
+    private func gibibytes(_ bytes: Int) -> String {
+        bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
+    }
 
     private func makeSchema(modalities: [Modality], hasLabels: Bool, decoder: SampleDecoder, labelNames: [String]) -> [TensorSchema] {
         var schema: [TensorSchema] = []

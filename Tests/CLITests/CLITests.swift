@@ -51,3 +51,23 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         #expect(FileManager.default.fileExists(atPath: out + "/manifest.json"))
     }
 }
+
+/// Transforms whose samples no dataset or machine could hold are refused before anything is allocated (a
+/// 65536 x 65536 pad asked ingest for 3 TB and aborted it; `decode` grew to 24 GB and was killed).
+@Suite struct IngestLimitsTests {
+    @Test func oversizedSamplesAndShardsAreRefusedUpFront() throws {
+        let out = try temporaryFolder("too-large")
+        let huge = ["--image-resize", "pad", "--image-width", "65536", "--image-height", "65536"]
+        var result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet"] + huge)
+        #expect(result.status == 1 && result.stderr.contains("is over 2 GiB"), "\(result.stderr)")
+        result = try tessera(["decode", packageRoot + "/fixtures/images/photos/chelsea.png", "--out", out + "/one.safetensors"] + huge)
+        #expect(result.status == 1 && result.stderr.contains("is over 2 GiB"), "\(result.stderr)")
+        // Each tensor under 2 GiB, the sample over: a 1.96 GiB image beside 47 MiB of log-mel.
+        result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-resize", "pad",
+                              "--image-width", "26500", "--image-height", "26500", "--audio-seconds", "3000"])
+        #expect(result.status == 1 && result.stderr.contains("at most 2 GiB per sample"), "\(result.stderr)")
+        // 183 MiB per sample: a shard of 256 (47 GiB) is over half the memory of any machine under 94 GiB.
+        result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-size", "8000"])
+        #expect(result.status == 1 && result.stderr.contains("lower --shard-size"), "\(result.stderr)")
+    }
+}
