@@ -125,5 +125,25 @@ public struct AudioConfig: Codable, Sendable, Equatable {
         }
         if let targetLevel, !(targetLevel.isFinite && targetLevel <= 0) { throw fail("--audio-target-level is in dBFS, <= 0") }
         guard maxSeconds > 0, maxDecodedBytes > 0, maxChannels >= 1 else { throw fail("limits must be positive") }
+        if samples > 0 { try checkOutputSize(samples: samples, channels: 1) }
+    }
+
+    /// Throws before anything is allocated when a clip of `samples` per channel would give a waveform, or a
+    /// log-mel or the power spectra it is made from, over 2 GiB (what a dataset holds per sample).
+    public func checkOutputSize(samples: Int, channels: Int) throws {
+        func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "config.audio", message) }
+        let limit = Double(1 << 31)
+        func gib(_ bytes: Double) -> String { "\((bytes / Double(1 << 30) * 10).rounded() / 10) GiB" }
+        let waveform = Double(samples) * Double(channels) * 4
+        guard waveform <= limit else {
+            throw fail("\(samples) samples x \(channels) channels would take \(gib(waveform)) as a waveform; at most 2 GiB: shorten --audio-seconds")
+        }
+        guard melBins > 0 else { return }
+        let frames = Double(frameCount(samples: samples))
+        let spectra = frames * Double(nFFT / 2 + 1) * 4, mel = frames * Double(melBins) * Double(channels) * 4
+        guard max(spectra, mel) <= limit else {
+            throw fail("\(samples) samples at hop \(hop) make \(Int(frames)) frames, whose spectra would take \(gib(max(spectra, mel))); "
+                       + "at most 2 GiB: raise --hop or shorten --audio-seconds")
+        }
     }
 }

@@ -113,6 +113,7 @@ public enum AudioDecoding {
             interleaved = downmix(interleaved, channels: channels)
             channels = 1
         }
+        try config.checkOutputSize(samples: plan.outputCount, channels: channels)
         var resampled = try Resampler.resample(interleaved, channels: channels, from: header.rate, to: outRate)
         // Cut the planned window out of what was resampled; pad with zeros to the exact length.
         let available = resampled.count / channels

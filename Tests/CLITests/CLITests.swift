@@ -66,6 +66,12 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-resize", "pad",
                               "--image-width", "26500", "--image-height", "26500", "--audio-seconds", "3000"])
         #expect(result.status == 1 && result.stderr.contains("at most 2 GiB per sample"), "\(result.stderr)")
+        // Audio: a 100,000 s clip (6 GiB of waveform), and 200 s at hop 1 (3.2M frames: 3.3 GB of spectra), are refused.
+        let clip = packageRoot + "/fixtures/audio/derived/3_jackson_12.flac"
+        result = try tessera(["decode", clip, "--audio-seconds", "100000", "--hop", "1", "--out", out + "/clip.safetensors"])
+        #expect(result.status == 1 && result.stderr.contains("at most 2 GiB"), "\(result.stderr)")
+        result = try tessera(["decode", clip, "--audio-seconds", "200", "--hop", "1", "--out", out + "/clip.safetensors"])
+        #expect(result.status == 1 && result.stderr.contains("raise --hop"), "\(result.stderr)")
         // 183 MiB per sample: a shard of 256 (47 GiB) is over half the memory of any machine under 94 GiB.
         result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-size", "8000"])
         #expect(result.status == 1 && result.stderr.contains("lower --shard-size"), "\(result.stderr)")
