@@ -129,6 +129,14 @@ public struct ImageConfig: Codable, Sendable, Equatable {
         guard std.allSatisfy({ $0 > 0 && $0.isFinite }), mean.allSatisfy(\.isFinite) else {
             throw fail("--image-std values must be positive and --image-mean finite")
         }
+        // Normalised pixels are float32 (here for --image-dtype float32, in the loader otherwise): both ends of
+        // [0, 1] must stay finite there.
+        for c in 0..<max(mean.count, std.count) {
+            let m = mean[min(c, mean.count - 1)], d = std[min(c, std.count - 1)]
+            guard Float(-m / d).isFinite, Float((1 - m) / d).isFinite else {
+                throw fail("--image-mean \(m) with --image-std \(d) puts pixels beyond float32's range")
+            }
+        }
         guard background.count == 3, background.allSatisfy({ (0...255).contains($0) }) else {
             throw fail("--image-background needs three values 0...255")
         }

@@ -15,7 +15,7 @@ struct AudioOptions: ParsableArguments {
     @Option(name: .customLong("audio-rate"), help: "Output sample rate in Hz, resampled with soxr HQ (16000; 0 keeps each file's rate).")
     var rate: Int?
 
-    @Option(name: .customLong("audio-seconds"), help: "Crop or zero-pad to this many seconds (1; 0 keeps the whole file).")
+    @Option(name: .customLong("audio-seconds"), help: "Crop or zero-pad to this many seconds (0 keeps the whole file; default: 16000 samples, 1 s at the default rate).")
     var seconds: Double?
 
     @Option(name: .customLong("audio-samples"), help: "Crop or zero-pad to this many samples at the output rate (16000).")

@@ -66,6 +66,10 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-resize", "pad",
                               "--image-width", "26500", "--image-height", "26500", "--audio-seconds", "3000"])
         #expect(result.status == 1 && result.stderr.contains("at most 2 GiB per sample"), "\(result.stderr)")
+        // Normalisation that would put pixels beyond float32 (infinities in the tensor before).
+        result = try tessera(["decode", packageRoot + "/fixtures/images/photos/chelsea.png", "--image-mean", "1e308", "--image-std", "1e-308",
+                              "--image-dtype", "float32", "--out", out + "/one.safetensors"])
+        #expect(result.status == 1 && result.stderr.contains("beyond float32's range"), "\(result.stderr)")
         // Audio: a 100,000 s clip (6 GiB of waveform), and 200 s at hop 1 (3.2M frames: 3.3 GB of spectra), are refused.
         let clip = packageRoot + "/fixtures/audio/derived/3_jackson_12.flac"
         result = try tessera(["decode", clip, "--audio-seconds", "100000", "--hop", "1", "--out", out + "/clip.safetensors"])
