@@ -150,6 +150,13 @@ public enum FilePath {
         try SystemCall.fsyncOrThrow(fd, path: folder)
     }
 
+    /// The absolute path with symlinks, `.` and `..` resolved; nil when `path` does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// `mkdir -p`.
     public static func createDirectories(_ path: String) throws {
         var current = path.hasPrefix("/") ? "/" : ""

@@ -72,6 +72,7 @@ public final class IngestRunner {
         guard !modalities.isEmpty else {
             throw TesseraError(stage: .config, code: "ingest.nothing", "no image, audio or text files found in the inputs")
         }
+        try checkOutputHoldsNoInput(discovery.samples)
         let hasLabels = discovery.samples.contains { $0.label != nil }
         let plans = IngestPlanner.plan(discovery.samples, config: config)
         let digest = IngestPlanner.digest(config: configJSON, plans: plans, walkErrors: discovery.errors)
@@ -308,6 +309,26 @@ public final class IngestRunner {
     }
 
     // MARK: - schema and manifest
+
+    /// The output folder must not be, or hold, a folder of inputs: `--overwrite` removes its split folders
+    /// (a `train/` of the user's own files), and shards written among the inputs mix with them.
+    private func checkOutputHoldsNoInput(_ samples: [SampleSource]) throws {
+        guard let out = FilePath.realPath(output) else { return }  // not there yet: it holds nothing
+        let inside = out == "/" ? "/" : out + "/"
+        var seen = Set<String>()
+        for sample in samples {
+            for modality in sample.modalities {
+                guard let path = sample.path(modality) else { continue }
+                let folder = FilePath.split(path).folder
+                guard seen.insert(folder).inserted, let real = FilePath.realPath(folder) else { continue }
+                if real == out || real.hasPrefix(inside) {
+                    throw TesseraError(path: output, stage: .config, code: "ingest.output-holds-inputs",
+                                       "the output folder holds input files (\(path)): --overwrite would delete them and the shards "
+                                       + "would sit among them; choose an --out outside the inputs")
+                }
+            }
+        }
+    }
 
     /// How many decoded samples may wait for the writer: 64 or 32 per worker, which absorbs the fsync of a
     /// shard without idling the workers, fewer (at least two per worker) when samples are so large that they

@@ -81,3 +81,24 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         #expect(result.status == 1 && result.stderr.contains("lower --shard-size"), "\(result.stderr)")
     }
 }
+
+/// An output folder that is, or holds, an input folder is refused before anything is written: `--overwrite`
+/// removed its `train/` (here the user's own files) and shards were written among the inputs.
+@Suite struct IngestOutputTests {
+    @Test func anOutputFolderHoldingInputsIsRefusedAndTheInputsStay() throws {
+        let root = try temporaryFolder("holds-inputs")
+        try FileManager.default.createDirectory(atPath: root + "/train", withIntermediateDirectories: true)
+        for ext in ["jpg", "txt"] {
+            try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/corpus/coco/000_790." + ext, toPath: root + "/train/000_790." + ext)
+        }
+        for out in [root, root + "/train"] {
+            let result = try tessera(["ingest", root, "--out", out, "--overwrite", "--quiet"])
+            #expect(result.status == 1 && result.stderr.contains("the output folder holds input files"), "\(result.stderr)")
+        }
+        #expect(FileManager.default.fileExists(atPath: root + "/train/000_790.jpg"))
+        #expect(!FileManager.default.fileExists(atPath: root + "/manifest.json"))
+        // A folder beside or below the inputs is fine.
+        let result = try tessera(["ingest", root, "--out", root + "/shards", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+}
