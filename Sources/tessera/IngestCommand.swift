@@ -97,6 +97,9 @@ struct IngestCommand: ParsableCommand {
             if resume && overwrite {
                 throw TesseraError(stage: .config, code: "config.ingest", "--resume and --overwrite exclude each other")
             }
+            if let jobs, !(1...256).contains(jobs) {
+                throw TesseraError(stage: .config, code: "config.ingest", "--jobs must be 1...256")
+            }
             let runner = IngestRunner(config: config, output: out)
             runner.jobs = jobs ?? ProcessInfo.processInfo.activeProcessorCount
             runner.resume = resume
