@@ -235,25 +235,29 @@ public enum FilePath {
     /// folder: from the listing itself where the file system says, else from `stat` (which follows a
     /// symlink, so a link to a folder counts as a folder). A walk of a large flat folder then costs no
     /// `stat` per file.
-    public static func listDirectoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool)] {
+    /// `validName` is false for a name that is not valid UTF-8, which `name` then shows with U+FFFD in place
+    /// of the bad bytes (such a path does not open: Tessera's paths are Swift strings).
+    public static func listDirectoryEntries(_ path: String) throws -> [(name: String, isDirectory: Bool, validName: Bool)] {
         try readEntries(path).map { entry in
             let known = entry.type != Int32(DT_UNKNOWN) && entry.type != Int32(DT_LNK)
-            return (entry.name, known ? entry.type == Int32(DT_DIR) : FilePath.isDirectory(join(path, entry.name)))
+            return (entry.name, known ? entry.type == Int32(DT_DIR) : FilePath.isDirectory(join(path, entry.name)), entry.valid)
         }
     }
 
-    /// `readdir`'s names and types (`DT_*`), "." and ".." left out.
-    private static func readEntries(_ path: String) throws -> [(name: String, type: Int32)] {
+    /// `readdir`'s names, types (`DT_*`) and whether each name is valid UTF-8; "." and ".." left out.
+    private static func readEntries(_ path: String) throws -> [(name: String, type: Int32, valid: Bool)] {
         guard let dir = opendir(path) else {
             throw TesseraError(path: path, stage: .open, code: "io.opendir", "cannot list folder: \(SystemCall.lastError())")
         }
         defer { closedir(dir) }
-        var entries: [(name: String, type: Int32)] = []
+        var entries: [(name: String, type: Int32, valid: Bool)] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            let (name, valid) = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let bytes = raw.prefix(while: { $0 != 0 })
+                let checked = String(validating: bytes, as: UTF8.self)
+                return (checked ?? String(decoding: bytes, as: UTF8.self), checked != nil)
             }
-            if name != "." && name != ".." { entries.append((name, Int32(entry.pointee.d_type))) }
+            if name != "." && name != ".." { entries.append((name, Int32(entry.pointee.d_type), valid)) }
         }
         return entries
     }

@@ -189,7 +189,7 @@ public enum SampleDiscovery {
                 var info = stat()
                 guard stat(folder, &info) == 0 else { continue }
                 guard visited.insert([UInt64(info.st_dev), UInt64(info.st_ino)]).inserted else { continue }
-                let entries: [(name: String, isDirectory: Bool)]
+                let entries: [(name: String, isDirectory: Bool, validName: Bool)]
                 do { entries = try FilePath.listDirectoryEntries(folder).sorted { $0.name < $1.name } } catch {
                     errors.append(IngestErrorRecord(key: prefix + relative, path: folder, modality: "", stage: "walk",
                                                     code: "ingest.unreadable-folder", message: "cannot list folder: \(error)"))
@@ -199,8 +199,15 @@ public enum SampleDiscovery {
                 var groups: [String: SampleSource] = [:]
                 var duplicated = Set<String>()
                 var subfolders: [(String, String)] = []
-                for (name, isDirectory) in entries where !name.hasPrefix(".") {
+                for (name, isDirectory, validName) in entries where !name.hasPrefix(".") {
                     let path = FilePath.join(folder, name)
+                    guard validName else {
+                        // Paths are Swift strings: bytes that are not UTF-8 cannot be spelt back to open the file.
+                        errors.append(IngestErrorRecord(key: prefix + (relative.isEmpty ? name : relative + "/" + name), path: path, modality: "",
+                                                        stage: "walk", code: "ingest.bad-name",
+                                                        message: "the name is not valid UTF-8 (shown with U+FFFD for the bad bytes): rename it to read it"))
+                        continue
+                    }
                     let ext = FilePath.pathExtension(name)
                     let modality = Modality.of(extension: ext)
                     if isDirectory && modality == nil {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TesseraCore
 import TesseraTestSupport
@@ -79,6 +82,24 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         // 183 MiB per sample: a shard of 256 (47 GiB) is over half the memory of any machine under 94 GiB.
         result = try tessera(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", out, "--overwrite", "--quiet", "--image-size", "8000"])
         #expect(result.status == 1 && result.stderr.contains("lower --shard-size"), "\(result.stderr)")
+    }
+}
+
+/// A file whose name is not valid UTF-8 is reported as such ("cannot open: No such file" before, since its
+/// path was spelt with U+FFFD), and the rest of the folder is ingested.
+@Suite struct IngestNamesTests {
+    @Test func aNameThatIsNotUTF8IsAClearErrorOfItsOwn() throws {
+        let root = try temporaryFolder("names")
+        try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/images/photos/chelsea.png", toPath: root + "/good.png")
+        let bad = (Array((root + "/").utf8) + [0xFF, 0xFE] + Array("bad.png".utf8) + [0]).map { CChar(bitPattern: $0) }
+        #expect(link(root + "/good.png", bad) == 0)
+        let out = try temporaryFolder("names-out")
+        let result = try tessera(["ingest", root, "--out", out, "--overwrite", "--quiet"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let errors = try String(contentsOfFile: out + "/errors.jsonl", encoding: .utf8)
+        #expect(errors.contains("ingest.bad-name") && errors.contains("not valid UTF-8"), "\(errors)")
+        let manifest = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))))
+        #expect(manifest["splits"]?["train"]?["samples"]?.intValue == 1)
     }
 }
 
