@@ -170,19 +170,35 @@ public struct Discovery: Sendable {
 }
 
 public enum SampleDiscovery {
+    /// Key prefixes for the input folders: none for one folder; else each folder's name, or as many of its
+    /// path's last components as tell the folders apart (`a/data/` and `b/data/`, where `data/` twice made
+    /// two samples one key).
+    static func keyPrefixes(_ inputs: [String]) -> [String] {
+        guard inputs.count > 1 else { return inputs.map { _ in "" } }
+        let parts = inputs.map { $0.split(separator: "/").map(String.init) }
+        let longest = parts.map(\.count).max() ?? 1
+        var prefixes: [String] = []
+        for depth in 1...max(longest, 1) {
+            prefixes = parts.map { $0.suffix(depth).joined(separator: "/") + "/" }
+            if Set(prefixes).count == prefixes.count { break }
+        }
+        return prefixes
+    }
+
     /// Walks `inputs` recursively in sorted order, skipping hidden entries and never entering a folder twice
-    /// (symlink loops). With several inputs, keys are prefixed with the input folder's name.
+    /// (symlink loops). With several inputs, keys are prefixed as `keyPrefixes` says.
     public static func walk(_ inputs: [String], labelFromFolder: Bool) throws -> Discovery {
         var samples: [SampleSource] = []
         var errors: [IngestErrorRecord] = []
         var unknown: [String: Int] = [:]
         var files = 0
         var visited = Set<[UInt64]>()
-        for input in inputs {
+        let keyPrefixes = keyPrefixes(inputs)
+        for (input, keyPrefix) in zip(inputs, keyPrefixes) {
             guard FilePath.isDirectory(input) else {
                 throw TesseraError(path: input, stage: .open, code: "ingest.not-a-folder", "not a folder")
             }
-            let origin = SampleSource.Origin(root: input, keyPrefix: inputs.count > 1 ? FilePath.split(input).name + "/" : "")
+            let origin = SampleSource.Origin(root: input, keyPrefix: keyPrefix)
             let prefix = origin.keyPrefix
             var stack: [(path: String, relative: String)] = [(input, "")]
             while let (folder, relative) = stack.popLast() {

@@ -284,6 +284,20 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(sample.label == 7 && sample.split == "val" && sample.modalities.isEmpty)
     }
 
+    /// Input folders of the same name (`a/data`, `b/data`) get prefixes that tell them apart: `data/x` twice
+    /// made two samples one key before.
+    @Test func inputFoldersOfOneNameGiveDistinctKeys() throws {
+        let root = try temporaryFolder("same-name")
+        for side in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: root + "/\(side)/data", withIntermediateDirectories: true)
+            try Data([1]).write(to: URL(fileURLWithPath: root + "/\(side)/data/x.jpg"))
+        }
+        let found = try SampleDiscovery.walk([root + "/a/data", root + "/b/data"], labelFromFolder: false)
+        #expect(found.samples.map(\.key) == ["a/data/x", "b/data/x"])
+        #expect(SampleDiscovery.keyPrefixes(["w1", "other/w2"]) == ["w1/", "w2/"])
+        #expect(SampleDiscovery.keyPrefixes(["only"]) == [""])
+    }
+
     @Test func labelsFromFolders() throws {
         let root = try temporaryFolder("labels")
         for (folder, names) in [("cats", ["000_790", "001_62554"]), ("dogs", ["002_78499"])] {
