@@ -64,9 +64,13 @@ public final class IngestRunner {
         try config.validate()
         let configJSON = try config.json
         log("finding samples")
+        // A dataset (or an interrupted ingest) this command writes again is not walked as input when it lies
+        // among the inputs; a folder of the user's files there is, and is then refused by name.
+        let isDataset = FilePath.exists(FilePath.join(output, "manifest.json")) || FilePath.isDirectory(FilePath.join(output, IngestRunner.journalFolder))
+        let ownOutput = isDataset ? [output] : []
         var discovery = try config.manifestFile.map {
             try SampleDiscovery.read(manifest: $0, allowOutside: config.allowOutsidePaths, labelFromFolder: config.labelFromFolder)
-        } ?? SampleDiscovery.walk(config.inputs, labelFromFolder: config.labelFromFolder)
+        } ?? SampleDiscovery.walk(config.inputs, labelFromFolder: config.labelFromFolder, excluding: ownOutput)
         let found = Set(discovery.samples.flatMap(\.modalities))
         let modalities = (config.modalities ?? Modality.allCases.filter { found.contains($0) }).sorted()
         guard !modalities.isEmpty else {

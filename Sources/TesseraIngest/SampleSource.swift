@@ -186,13 +186,23 @@ public enum SampleDiscovery {
     }
 
     /// Walks `inputs` recursively in sorted order, skipping hidden entries and never entering a folder twice
-    /// (symlink loops). With several inputs, keys are prefixed as `keyPrefixes` says.
-    public static func walk(_ inputs: [String], labelFromFolder: Bool) throws -> Discovery {
+    /// (symlink loops), nor the `excluding` folders (the ingest's own output, when it lies among the inputs).
+    /// With several inputs, keys are prefixed as `keyPrefixes` says.
+    public static func walk(_ inputs: [String], labelFromFolder: Bool, excluding: [String] = []) throws -> Discovery {
         var samples: [SampleSource] = []
         var errors: [IngestErrorRecord] = []
         var unknown: [String: Int] = [:]
         var files = 0
         var visited = Set<[UInt64]>()
+        func identity(_ folder: String) -> [UInt64]? {
+            var info = stat()
+            return stat(folder, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : nil
+        }
+        // An excluded folder that is itself an input is still walked (the caller refuses that case by name).
+        let roots = Set(inputs.compactMap(identity))
+        for folder in excluding {
+            if let id = identity(folder), !roots.contains(id) { visited.insert(id) }
+        }
         let keyPrefixes = keyPrefixes(inputs)
         for (input, keyPrefix) in zip(inputs, keyPrefixes) {
             guard FilePath.isDirectory(input) else {

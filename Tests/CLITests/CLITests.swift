@@ -118,8 +118,14 @@ func tessera(_ arguments: [String], binary: String = tesseraBinary) throws -> (s
         }
         #expect(FileManager.default.fileExists(atPath: root + "/train/000_790.jpg"))
         #expect(!FileManager.default.fileExists(atPath: root + "/manifest.json"))
-        // A folder beside or below the inputs is fine.
-        let result = try tessera(["ingest", root, "--out", root + "/shards", "--quiet"])
-        #expect(result.status == 0, "\(result.stderr)")
+        // A folder beside or below the inputs is fine, and a second ingest there does not count the first's
+        // shards and manifest among its inputs.
+        var inputs: [JSONValue?] = []
+        for again in [false, true] {
+            let result = try tessera(["ingest", root, "--out", root + "/shards", "--quiet"] + (again ? ["--overwrite"] : []))
+            #expect(result.status == 0, "\(result.stderr)")
+            inputs.append(try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: root + "/shards/manifest.json"))))["inputs"])
+        }
+        #expect(inputs[0] != nil && inputs[0] == inputs[1], "\(inputs)")
     }
 }
