@@ -12,14 +12,19 @@ public enum RunPictures {
 
     static let colors: [String: RGB] = ["image": RGB(31, 119, 180), "audio": RGB(255, 127, 14), "text": RGB(44, 160, 44), "total": RGB(60, 60, 60)]
 
-    /// Both pictures for a finished (or interrupted) run.
-    public static func write(run: String, model: JointModel, dataset: String, log: (String) -> Void) throws {
+    /// The pictures of a finished (or interrupted) run: the loss plot, and the reconstructions when the model
+    /// has an image or a log-mel to show. Returns the names written.
+    @discardableResult
+    public static func write(run: String, model: JointModel, dataset: String, log: (String) -> Void) throws -> [String] {
         let metrics = try readMetrics(FilePath.join(run, "metrics.jsonl"))
         try lossPlot(metrics, modalities: model.modalityNames).write(to: FilePath.join(run, lossFile))
+        var written = [lossFile]
         if let picture = try reconstructions(model: model, dataset: dataset) {
             try picture.write(to: FilePath.join(run, reconstructionsFile))
+            written.append(reconstructionsFile)
         }
-        log("pictures: \(FilePath.join(run, lossFile)), \(FilePath.join(run, reconstructionsFile))")
+        log("pictures: " + written.map { FilePath.join(run, $0) }.joined(separator: ", "))
+        return written
     }
 
     struct Series { var name: String; var split: String; var points: [(Double, Double)] }

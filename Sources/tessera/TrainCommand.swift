@@ -201,9 +201,7 @@ struct TrainCommand: ParsableCommand {
             let outcome = try trainer.run()
             let seconds = monotonicSeconds() - started
             BLAS.profiling = false
-            if !noPictures {
-                try RunPictures.write(run: out, model: trainer.model, dataset: dataset, log: log)
-            }
+            let pictures = noPictures ? [] : try RunPictures.write(run: out, model: trainer.model, dataset: dataset, log: log)
             if json {
                 let steady = trainer.steadySteps > 0 ? Double(trainer.steadySteps * batchSize) / trainer.steadySeconds : 0
                 Console.out(JSONValue.object(JSONObject([
@@ -219,7 +217,7 @@ struct TrainCommand: ParsableCommand {
             case .finished(let step):
                 if json { break }
                 Console.out("\(out): \(step) steps; weights in \(FilePath.join(out, Trainer.weightsFile)), metrics in \(FilePath.join(out, Trainer.metricsFile))"
-                            + (noPictures ? "" : ", pictures loss.png and reconstructions.png"))
+                            + (pictures.isEmpty ? "" : ", pictures " + pictures.joined(separator: " and ")))
             case .interrupted(let step, let signal):
                 Console.out("\(out): interrupted at step \(step); checkpoint saved (tessera train ... --resume continues)")
                 throw ExitCode(128 + signal)
