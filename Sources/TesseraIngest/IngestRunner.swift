@@ -337,13 +337,14 @@ public final class IngestRunner {
     /// How many decoded samples may wait for the writer: 64 or 32 per worker, which absorbs the fsync of a
     /// shard without idling the workers, fewer (at least two per worker) when samples are so large that they
     /// and the shard batch would not fit in half this machine's memory. Refuses, before anything is allocated,
-    /// samples a dataset cannot hold (over 2 GiB each, the loader's limit) or a shard batch that does not fit.
+    /// tensors a dataset cannot hold (`DatasetManifest.maximumTensorBytes`) or a shard batch that does not fit.
     private func decodingWindow(schema: [TensorSchema]) throws -> Int {
         let sampleBytes = max(schema.reduce(0) { $0 + $1.sampleBytes }, 1)
         let shapes = schema.filter { $0.sampleBytes >= 1 << 20 }.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
-        guard sampleBytes <= 1 << 31 else {
+        if let large = schema.first(where: { $0.sampleBytes > DatasetManifest.maximumTensorBytes }) {
             throw TesseraError(stage: .config, code: "ingest.too-large",
-                               "one sample would take \(gibibytes(sampleBytes)) (\(shapes)); a dataset holds at most 2 GiB per sample: choose smaller sizes")
+                               "one sample's \(large.name) \(large.shape) would take \(gibibytes(large.sampleBytes)); a dataset holds at most 1 GiB "
+                               + "per tensor and sample: choose smaller sizes")
         }
         let budget = SystemCall.physicalMemoryBytes / 2
         let fitting = budget / sampleBytes - config.shardSize

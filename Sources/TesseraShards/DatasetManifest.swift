@@ -97,6 +97,9 @@ public struct TensorSchema: Sendable, Equatable {
 /// The whole manifest.
 public struct DatasetManifest: Sendable {
     public static let formatName = "tessera-dataset"
+    /// The largest tensor of one sample, as stored, that a dataset may hold: checked by ingest before it
+    /// writes, by the manifest's reader and by the loader before they allocate.
+    public static let maximumTensorBytes = 1 << 30
     public static let formatVersion = 1
 
     public var tool: String
@@ -169,8 +172,8 @@ public struct DatasetManifest: Sendable {
             // Sizes are checked here, before any reader allocates by them.
             let shape = dims.compactMap(\.intValue)
             guard shape.count == dims.count, shape.allSatisfy({ $0 >= 1 }), let sampleBytes = try? Tensor.byteSize(dtype: dtype, shape: shape),
-                  sampleBytes <= 1 << 31 else {
-                throw fail("schema of \(name): shape \(item["shape"]?.serialized() ?? "?") is not a list of positive sizes of at most 2 GiB per sample")
+                  sampleBytes <= DatasetManifest.maximumTensorBytes else {
+                throw fail("schema of \(name): shape \(item["shape"]?.serialized() ?? "?") is not a list of positive sizes of at most 1 GiB per sample")
             }
             let normalize = Normalization(json: item["normalize"])
             if let given = item["normalize"], given != .null {

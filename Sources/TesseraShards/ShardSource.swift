@@ -18,8 +18,6 @@ struct FieldPlan {
     /// zeros rather than becoming -mean/std).
     let maskName: String?
 
-    static let maxSampleBytes = 1 << 30
-
     init(schema: TensorSchema, manifest: DatasetManifest, path: String) throws {
         func fail(_ message: String) -> TesseraError {
             TesseraError(path: path, stage: .config, code: "loader.bad-schema", "tensor \(schema.name): \(message)")
@@ -31,7 +29,7 @@ struct FieldPlan {
         for extent in schema.shape {
             guard extent >= 0 else { throw fail("negative extent in shape \(schema.shape)") }
             let (product, overflow) = elements.multipliedReportingOverflow(by: extent)
-            guard !overflow, product * schema.dtype.byteSize <= FieldPlan.maxSampleBytes else { throw fail("a sample is larger than 1 GiB") }
+            guard !overflow, product * schema.dtype.byteSize <= DatasetManifest.maximumTensorBytes else { throw fail("a sample is larger than 1 GiB") }
             elements = product
         }
         perSample = elements
