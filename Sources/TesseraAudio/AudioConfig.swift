@@ -133,16 +133,15 @@ public struct AudioConfig: Codable, Sendable, Equatable {
     public func checkOutputSize(samples: Int, channels: Int) throws {
         func fail(_ message: String) -> TesseraError { TesseraError(stage: .config, code: "config.audio", message) }
         let limit = Double(1 << 31)
-        func gib(_ bytes: Double) -> String { "\((bytes / Double(1 << 30) * 10).rounded() / 10) GiB" }
         let waveform = Double(samples) * Double(channels) * 4
         guard waveform <= limit else {
-            throw fail("\(samples) samples x \(channels) channels would take \(gib(waveform)) as a waveform; at most 2 GiB: shorten --audio-seconds")
+            throw fail("\(samples) samples x \(channels) channels would take \(byteCount(waveform)) as a waveform; at most 2 GiB: shorten --audio-seconds")
         }
         guard melBins > 0 else { return }
         let frames = Double(frameCount(samples: samples))
         let spectra = frames * Double(nFFT / 2 + 1) * 4, mel = frames * Double(melBins) * Double(channels) * 4
         guard max(spectra, mel) <= limit else {
-            throw fail("\(samples) samples at hop \(hop) make \(Int(frames)) frames, whose spectra would take \(gib(max(spectra, mel))); "
+            throw fail("\(samples) samples at hop \(hop) make \(Int(frames)) frames, whose spectra would take \(byteCount(max(spectra, mel))); "
                        + "at most 2 GiB: raise --hop or shorten --audio-seconds")
         }
     }

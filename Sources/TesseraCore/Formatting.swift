@@ -16,3 +16,8 @@ public func fixed(_ value: Double, _ digits: Int) -> String {
     }
     return value < 0 && scaled > 0 ? "-" + text : text
 }
+
+/// A size in bytes for messages: "1.5 GiB", or "12.0 MiB" below a gibibyte.
+public func byteCount(_ bytes: Double) -> String {
+    bytes >= Double(1 << 30) ? fixed(bytes / Double(1 << 30), 1) + " GiB" : fixed(bytes / Double(1 << 20), 1) + " MiB"
+}

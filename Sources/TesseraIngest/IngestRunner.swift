@@ -343,7 +343,7 @@ public final class IngestRunner {
         let shapes = schema.filter { $0.sampleBytes >= 1 << 20 }.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
         if let large = schema.first(where: { $0.sampleBytes > DatasetManifest.maximumTensorBytes }) {
             throw TesseraError(stage: .config, code: "ingest.too-large",
-                               "one sample's \(large.name) \(large.shape) would take \(gibibytes(large.sampleBytes)); a dataset holds at most 1 GiB "
+                               "one sample's \(large.name) \(large.shape) would take \(byteCount(Double(large.sampleBytes))); a dataset holds at most 1 GiB "
                                + "per tensor and sample: choose smaller sizes")
         }
         let budget = SystemCall.physicalMemoryBytes / 2
@@ -352,15 +352,11 @@ public final class IngestRunner {
         guard window >= 2 * jobs else {
             let held = Double(config.shardSize + 2 * jobs) * Double(sampleBytes)
             throw TesseraError(stage: .config, code: "ingest.too-large",
-                               "a shard of \(config.shardSize) samples of \(gibibytes(sampleBytes)) each (\(shapes)), with \(2 * jobs) more being decoded, "
-                               + "would hold \(gibibytes(Int(min(held, 1e18)))) in memory, over half of this machine's "
-                               + "\(gibibytes(SystemCall.physicalMemoryBytes)): lower --shard-size or the sizes")
+                               "a shard of \(config.shardSize) samples of \(byteCount(Double(sampleBytes))) each (\(shapes)), with \(2 * jobs) more being decoded, "
+                               + "would hold \(byteCount(held)) in memory, over half of this machine's "
+                               + "\(byteCount(Double(SystemCall.physicalMemoryBytes))): lower --shard-size or the sizes")
         }
         return window
-    }
-
-    private func gibibytes(_ bytes: Int) -> String {
-        bytes >= 1 << 30 ? String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) : String(format: "%.1f MiB", Double(bytes) / Double(1 << 20))
     }
 
     private func makeSchema(modalities: [Modality], hasLabels: Bool, decoder: SampleDecoder, labelNames: [String]) -> [TensorSchema] {

@@ -292,9 +292,8 @@ public final class JointModel {
         let needed = (Double(params.count) * 4 + Double(arena.count)) * Double(MemoryLayout<Float>.stride)
         let memory = Double(SystemCall.physicalMemoryBytes)
         if memory > 0 && needed > memory {
-            func gib(_ bytes: Double) -> String { fixed(bytes / Double(1 << 30), 1) + " GiB" }
-            throw fail("the model needs \(gib(needed)) (\(params.count) parameters with their gradients and Adam's moments, and the activations "
-                       + "of a batch of \(maxBatch)); this machine has \(gib(memory))")
+            throw fail("the model needs \(byteCount(needed)) (\(params.count) parameters with their gradients and Adam's moments, and the activations "
+                       + "of a batch of \(maxBatch)); this machine has \(byteCount(memory))")
         }
         params.finalize()
         arena.finalize()
