@@ -69,6 +69,8 @@ struct EncodeCommand: ParsableCommand {
             try checkBatchAndThreads(batchSize: batchSize, threads: threads)
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
+            let reading = try FolderLock(folder: dataset, for: .reading)
+            defer { withExtendedLifetime(reading) {} }
             guard manifest.split(split) != nil else { throw ValidationError("no split \(split) in the dataset") }
             let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, datasetName: dataset, batchSize: batchSize)
             let visible = try parseModalities(modalities, model: trained.model)
@@ -125,6 +127,8 @@ struct EvalCommand: ParsableCommand {
             try checkBatchAndThreads(batchSize: batchSize, threads: threads)
             EngineThreads.configure(threads)
             let manifest = try DatasetManifest.load(folder: dataset)
+            let reading = try FolderLock(folder: dataset, for: .reading)
+            defer { withExtendedLifetime(reading) {} }
             let target = try evaluationSplit(split, manifest)
             let trained = try TrainedModel(checkpoint: checkpoint, dataset: manifest, datasetName: dataset, batchSize: batchSize)
             let model = trained.model

@@ -157,7 +157,10 @@ struct TrainCommand: ParsableCommand {
             guard evalEvery.map({ $0 >= 0 }) ?? true else { throw ValidationError("--eval-every must be >= 0 (0: every epoch)") }
             guard evalBatches >= 1 else { throw ValidationError("--eval-batches must be >= 1") }
             let lock = try FolderLock(folder: out)
-            defer { withExtendedLifetime(lock) {} }
+            // The dataset is read for the whole run: no ingest may rewrite it meanwhile (unless it is the run
+            // folder itself, which the lock above already holds).
+            let reading = FilePath.realPath(dataset) == FilePath.realPath(out) ? nil : try FolderLock(folder: dataset, for: .reading)
+            defer { withExtendedLifetime((lock, reading)) {} }
             if !resume {
                 try prepareOutput(out, overwrite: overwrite)
             }

@@ -14,6 +14,8 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let reading = FilePath.isDirectory(folder) ? try FolderLock(folder: folder, for: .reading) : nil
+            defer { withExtendedLifetime(reading) {} }
             let (problems, shards) = try DatasetVerifier.verify(folder: folder)
             for problem in problems { Console.err("tessera: \(problem)") }
             guard problems.isEmpty else {

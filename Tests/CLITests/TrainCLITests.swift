@@ -116,7 +116,7 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
     }
 
     /// A second `train` into the folder of a running one is refused by name (with --overwrite it would delete
-    /// the running one's files), and so is an `ingest` into a folder a running ingest writes.
+    /// the running one's files), and so is an `ingest` into it, or into the dataset the run reads.
     @Test func aRunningJobsFolderIsNotTakenOver() throws {
         let dataset = try Self.digits()
         let run = try temporaryFolder("busy")
@@ -131,17 +131,21 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         while Date() < deadline && process.isRunning && !FileManager.default.fileExists(atPath: run + "/metrics.jsonl") { usleep(20_000) }
         for arguments in [["--overwrite"], ["--resume"]] {
             let result = try train(["train", dataset, "--out", run, "--steps", "2", "--quiet"] + arguments)
-            #expect(result.status == 1 && result.stderr.contains("another tessera process is writing to this folder"), "\(arguments): \(result.stderr)")
+            #expect(result.status == 1 && result.stderr.contains("another tessera process is using this folder"), "\(arguments): \(result.stderr)")
         }
         #expect(process.isRunning, "the first run goes on")
         #expect(FileManager.default.fileExists(atPath: run + "/model.json"))
         let ingest = try train(["ingest", packageRoot + "/fixtures/corpus/coco", "--out", run, "--overwrite", "--quiet"])
         #expect(ingest.status == 1 && ingest.stderr.contains("another tessera process"), "\(ingest.stderr)")
+        // The dataset it reads cannot be ingested again under it; reading it beside the run is fine.
+        let again = try train(["ingest", "--manifest", packageRoot + "/fixtures/digits/triad.csv", "--out", dataset, "--overwrite", "--quiet"])
+        #expect(again.status == 1 && again.stderr.contains("another tessera process is using this folder"), "\(again.stderr)")
+        #expect(try train(["verify", dataset]).status == 0)
         process.terminate()
         process.waitUntilExit()
         // Once it has stopped, the folder is free again.
-        let again = try train(["train", dataset, "--out", run, "--steps", "2", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet", "--overwrite"])
-        #expect(again.status == 0, "\(again.stderr)")
+        let after = try train(["train", dataset, "--out", run, "--steps", "2", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet", "--overwrite"])
+        #expect(after.status == 0, "\(after.stderr)")
     }
 
     /// The bar: `small` trained on a fixture corpus (the spoken-digit triad's small subset) for a few hundred
