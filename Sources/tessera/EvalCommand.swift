@@ -79,9 +79,11 @@ struct EncodeCommand: ParsableCommand {
             let mask = (0..<codes.count).map { codes.hasInput($0) ? UInt8(1) : 0 }
             tensors.append(("mask", try Tensor(shape: [codes.count], scalars: mask)))
             if let labels = codes.labels { tensors.append(("label", try Tensor(shape: [codes.count], scalars: labels))) }
-            let metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
+            var metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
                             "modalities": (visible.map { $0.sorted() } ?? trained.model.modalityNames).joined(separator: ","),
                             "model": trained.model.spec.name, "checkpoint": trained.source]
+            // Label ids mean the dataset's names (from --label-from-folder): carried along for the code's reader.
+            if codes.labels != nil, let names = manifest.tensor("label")?.extra["names"] { metadata["label_names"] = names.serialized() }
             _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: out)
             Console.out("\(out): \(codes.count) codes of width \(codes.width) from \(split) (\(metadata["modalities"] ?? ""))")
             let without = mask.filter { $0 == 0 }.count

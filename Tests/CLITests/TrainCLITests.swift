@@ -279,6 +279,24 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(!result.stderr.contains("no train sample has image"))
     }
 
+    /// Codes of a dataset labelled by folder carry the label names beside the ids.
+    @Test func encodedCodesCarryTheLabelNames() throws {
+        let root = try temporaryFolder("labelled")
+        for (folder, image) in [("cats", "000_790.jpg"), ("dogs", "004_99053.png")] {
+            try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/corpus/coco/" + image, toPath: root + "/\(folder)/" + image)
+        }
+        let dataset = try Self.ingestCorpus([root, "--label-from-folder", "--image-size", "16"])
+        let run = root + "-run"
+        var result = try train(["train", dataset, "--out", run, "--steps", "1", "--quiet", "--no-pictures", "--no-eval"])
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try train(["encode", dataset, "--checkpoint", run, "--out", run + "/codes.safetensors"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let codes = try SafetensorsFile(path: run + "/codes.safetensors")
+        #expect(codes.metadata["label_names"] == #"["cats","dogs"]"#)
+        #expect(try codes.tensor("label").scalars(as: Int32.self) == [0, 1])
+    }
+
     @Test func aDivergingRunStopsWithAClearErrorAndKeepsItsLastCheckpoint() throws {
         let dataset = try Self.digits()
         let run = try temporaryFolder("diverge")
