@@ -326,6 +326,12 @@ public enum SampleDiscovery {
         var errors: [IngestErrorRecord] = []
         var seen = Set<String>()
         var files = 0
+        // Labels are ids (non-negative integers), or class names when any of them is not an integer: then
+        // every label is a name, numbered in sorted order and listed in the schema (as --label-from-folder does).
+        let given = rows.compactMap { row in row["label"].flatMap { $0.isEmpty ? nil : $0 } }
+        let namedLabels = given.contains { Int($0) == nil }
+        var labelNames = namedLabels ? Array(Set(given)).sorted() : []
+        let labelIDs = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
         for (n, row) in rows.enumerated() {
             guard let key = row["key"], !key.isEmpty else {
                 throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "row \(n + 1) has no key")
@@ -341,10 +347,15 @@ public enum SampleDiscovery {
                 sample.split = split
             }
             if let label = row["label"], !label.isEmpty {
-                guard let value = Int(label), value >= 0, value <= Int(Int32.max) else {
-                    throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "key \(key): label \(label) is not a non-negative integer")
+                if namedLabels {
+                    sample.label = labelIDs[label]
+                } else {
+                    guard let value = Int(label), value >= 0, value <= Int(Int32.max) else {
+                        throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest",
+                                           "key \(key): label \(label) is not a non-negative integer (an id), nor are the labels class names")
+                    }
+                    sample.label = value
                 }
-                sample.label = value
             }
             var refused = false
             for modality in Modality.allCases {
@@ -361,7 +372,6 @@ public enum SampleDiscovery {
             }
             if !refused { samples.append(sample) }
         }
-        var labelNames: [String] = []
         if labelFromFolder {
             func folderName(_ s: SampleSource) -> String? {
                 s.modalities.compactMap { s.path($0) }.sorted().first.map { FilePath.split(FilePath.split($0).folder).name }

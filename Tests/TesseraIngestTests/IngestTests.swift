@@ -257,6 +257,24 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         let out2 = try temporaryFolder()
         #expect(try ingest(config, to: out2).samplesWritten == 2)
         #expect(try DatasetManifest.load(folder: out2).split("test")?.samples == 1)
+        // Class names as labels: numbered in sorted order and listed in the schema, as folder labels are.
+        let named = """
+            key,image,split,label
+            a,media/000_790.jpg,val,tabby
+            b,media/001_62554.jpg,val,
+            c,media/002_78499.jpg,val,dog
+
+            """
+        try Data(named.utf8).write(to: URL(fileURLWithPath: folder + "/named.csv"))
+        config.manifestFile = folder + "/named.csv"
+        let out3 = try temporaryFolder()
+        #expect(try ingest(config, to: out3).samplesWritten == 3)
+        let namedManifest = try DatasetManifest.load(folder: out3)
+        #expect(namedManifest.tensor("label")?.extra["names"] == .array([.string("dog"), .string("tabby")]))
+        let valShard = try SafetensorsFile(path: out3 + "/" + (namedManifest.split("val")?.shards.first?.file ?? ""))
+        let labels = try valShard.tensor("label").scalars(as: Int32.self)
+        let keys = try JSONValue.parse(Array((valShard.metadata["keys"] ?? "").utf8)).arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(Dictionary(uniqueKeysWithValues: zip(keys, labels)) == ["a": 1, "b": -1, "c": 0])
     }
 
     /// Planned samples stay small (their count is what a larger corpus adds to peak memory), and the
