@@ -27,6 +27,10 @@ enum DatasetReport {
             return [entry.name, entry.dtype.rawValue, shapeText(entry.shape), norm]
         }
         formatTable(header: ["tensor", "dtype", "shape", "normalise when reading"], rows: schemaRows).forEach { Console.out("  " + $0) }
+        if let names = manifest.tensor("label")?.extra["names"]?.arrayValue?.compactMap(\.stringValue), !names.isEmpty {
+            let shown = names.prefix(20).enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")
+            Console.out("label names (id name): \(shown)\(names.count > 20 ? ", ... (\(names.count) in all)" : "")")
+        }
         Console.out("statistics: \(manifest.statistics.serialized())")
         let lines = manifest.errors["lines"]?.intValue ?? 0
         let failed = manifest.errors["samples_failed"]?.intValue ?? 0

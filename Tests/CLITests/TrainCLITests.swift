@@ -279,7 +279,7 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(!result.stderr.contains("no train sample has image"))
     }
 
-    /// Codes of a dataset labelled by folder carry the label names beside the ids.
+    /// Codes of a dataset labelled by folder carry the label names beside the ids; `inspect` lists them.
     @Test func encodedCodesCarryTheLabelNames() throws {
         let root = try temporaryFolder("labelled")
         for (folder, image) in [("cats", "000_790.jpg"), ("dogs", "004_99053.png")] {
@@ -287,6 +287,8 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
             try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/corpus/coco/" + image, toPath: root + "/\(folder)/" + image)
         }
         let dataset = try Self.ingestCorpus([root, "--label-from-folder", "--image-size", "16"])
+        let inspect = try tessera(["inspect", dataset])
+        #expect(inspect.stdout.contains("label names (id name): 0 cats, 1 dogs"), "\(inspect.stdout)")
         let run = root + "-run"
         var result = try train(["train", dataset, "--out", run, "--steps", "1", "--quiet", "--no-pictures", "--no-eval"])
         #expect(result.status == 0, "\(result.stderr)")
