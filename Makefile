@@ -3,7 +3,7 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/tessera
 DEMO_OUT ?= out/demo
 
-.PHONY: deps tools-deps build build-debug test demo bench clean
+.PHONY: deps tools-deps build build-debug test demo bench sanitize clean
 
 deps:
 	@tools/install-deps
@@ -28,6 +28,10 @@ demo: build
 
 bench: build tools-deps
 	@tools/bench/run-all $(RELEASE_BIN)
+
+# AddressSanitizer (and UBSan on the C targets) over every fixture and the main job; ~12 minutes, not in `test`.
+sanitize: deps
+	@tools/sanitize
 
 clean:
 	rm -rf .build out
