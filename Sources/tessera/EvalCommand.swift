@@ -82,7 +82,7 @@ struct EncodeCommand: ParsableCommand {
             var metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
                             "modalities": (visible.map { $0.sorted() } ?? trained.model.modalityNames).joined(separator: ","),
                             "model": trained.model.spec.name, "checkpoint": trained.source]
-            // Label ids mean the dataset's names (from --label-from-folder): carried along for the code's reader.
+            // Label ids stand for the dataset's names (--label-from-folder, or class names in a manifest): carried along.
             if codes.labels != nil, let names = manifest.tensor("label")?.extra["names"] { metadata["label_names"] = names.serialized() }
             _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: out)
             Console.out("\(out): \(codes.count) codes of width \(codes.width) from \(split) (\(metadata["modalities"] ?? ""))")
