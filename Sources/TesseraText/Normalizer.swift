@@ -11,6 +11,7 @@ indirect enum Normalizer: Sendable {
     case replace(pattern: TextPattern, content: Scalars)
     case prepend(Scalars)
     case bert(cleanText: Bool, chineseChars: Bool, stripAccents: Bool, lowercase: Bool)
+    case precompiled(PrecompiledCharsmap)
     case sequence([Normalizer])
 
     /// Builds a normalizer from its JSON; unknown types are a clear error naming the type.
@@ -38,6 +39,11 @@ indirect enum Normalizer: Sendable {
             let strip = json["strip_accents"]?.boolValue ?? lowercase
             self = .bert(cleanText: json["clean_text"]?.boolValue ?? true, chineseChars: json["handle_chinese_chars"]?.boolValue ?? true,
                          stripAccents: strip, lowercase: lowercase)
+        case "Precompiled":
+            guard let charsmap = json["precompiled_charsmap"]?.stringValue else {
+                throw TokenizerFileError.malformed("Precompiled normalizer without a \"precompiled_charsmap\"")
+            }
+            self = .precompiled(try PrecompiledCharsmap(base64: charsmap))
         case "Sequence":
             guard let items = json["normalizers"]?.arrayValue else { throw TokenizerFileError.malformed("Sequence normalizer without \"normalizers\"") }
             self = .sequence(try items.map(Normalizer.init(json:)))
@@ -107,6 +113,8 @@ indirect enum Normalizer: Sendable {
             }
             if lowercase { out = Normalizer.lowercased(out) }
             return out
+        case .precompiled(let charsmap):
+            return charsmap.apply(text)
         case .sequence(let items):
             return items.reduce(text) { $1.apply($0) }
         }

@@ -68,7 +68,7 @@ struct TextBenchCommand: ParsableCommand {
         abstract: "Tokens/s on one thread beside Hugging Face tokenizers (encode loop and encode_batch, RAYON_NUM_THREADS=1)."
     )
 
-    @Option(name: .long, help: "A tokenizer.json to measure (repeatable; default: the fixtures' byte-level BPE, WordPiece, Unigram, Metaspace BPE and W1).")
+    @Option(name: .long, help: "A tokenizer.json to measure (repeatable; default: the fixtures' byte-level BPE, WordPiece, Unigram, SentencePiece Unigram (Precompiled), Metaspace BPE and W1).")
     var tokenizer: [String] = []
 
     @Option(name: .long, help: "A JSON array of strings, repeated to at least 10 MB.")
@@ -82,7 +82,7 @@ struct TextBenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let defaults = ["bytelevel-bpe", "bert-wordpiece", "unigram", "metaspace-bpe-bytefallback", "w1"].map { "fixtures/text/tokenizers/\($0).json" }
+            let defaults = ["bytelevel-bpe", "bert-wordpiece", "unigram", "sentencepiece-nmt-nfkc", "metaspace-bpe-bytefallback", "w1"].map { "fixtures/text/tokenizers/\($0).json" }
             var bench = TextBench(tokenizers: tokenizer.isEmpty ? defaults : tokenizer, samples: samples)
             bench.minSeconds = seconds
             bench.runPeers = !noPeers

@@ -55,4 +55,50 @@ let tokenizerNames: [String] = {
             #expect(failures == 0, "\(name) \(mode): \(failures) of \(textSamples.count) samples differ")
         }
     }
+    /// The tokenizers whose goldens hold their `Precompiled` normalizer's own output
+    /// (tools/fixtures/make_sentencepiece_goldens.py).
+    static let precompiledNames = tokenizerNames.filter { goldens?.entry("\($0)|normalized|utf8") != nil }
+
+    @Test func sentencePieceTokenizersAreCovered() {
+        #expect(TokenizerGoldenTests.precompiledNames.count >= 2)
+    }
+
+    /// Strings made to hit the `Precompiled` normalizer's edges (tools/fixtures/make_sentencepiece_goldens.py).
+    static let precompiledSamples: [String] = {
+        guard let data = FileManager.default.contents(atPath: textFixtures + "samples-precompiled.json"),
+              let samples = try? JSONDecoder().decode([String].self, from: data) else { return [] }
+        return samples
+    }()
+
+    /// SentencePiece's compiled rules give `tokenizers`' string for every sample and the ids of the extra
+    /// samples, quirks included (a cluster replaced whole by its shortest prefix key, clusters of 6 bytes and
+    /// more taken a scalar at a time).
+    @Test(arguments: precompiledNames)
+    func precompiledNormalizerEqualsTokenizers(_ name: String) throws {
+        let charsmap = try PrecompiledCharsmap(base64: try PrecompiledCharsmapTests.charsmapText(ofTokenizer: name))
+        let goldens = try #require(TokenizerGoldenTests.goldens)
+        let extra = TokenizerGoldenTests.precompiledSamples
+        #expect(extra.count >= 40)
+        let utf8 = try goldens.tensor("\(name)|normalized|utf8").scalars(as: UInt8.self)
+        let offsets = try goldens.tensor("\(name)|normalized|offsets").scalars(as: Int32.self)
+        var failures = 0
+        for (i, sample) in (textSamples + extra).enumerated() {
+            let expected = Array(String(decoding: utf8[Int(offsets[i])..<Int(offsets[i + 1])], as: UTF8.self).unicodeScalars)
+            let got = charsmap.apply(Array(sample.unicodeScalars))
+            if got != expected {
+                failures += 1
+                if failures <= 3 {
+                    Issue.record("\(name) sample \(i) \(sample.debugDescription.prefix(80)): got \(got.string.debugDescription.prefix(80)), expected \(expected.string.debugDescription.prefix(80))")
+                }
+            }
+        }
+        #expect(failures == 0, "\(name): \(failures) of \(textSamples.count + extra.count) samples normalize differently")
+        let tokenizer = try Tokenizer(path: textFixtures + "tokenizers/\(name).json")
+        let ids = try goldens.tensor("\(name)|extra|ids").scalars(as: UInt16.self)
+        let idOffsets = try goldens.tensor("\(name)|extra|offsets").scalars(as: Int32.self)
+        for (i, sample) in extra.enumerated() {
+            let expected = ids[Int(idOffsets[i])..<Int(idOffsets[i + 1])].map { Int32($0) }
+            #expect(tokenizer.encode(sample, addSpecial: true) == expected, "\(name) extra sample \(sample.debugDescription)")
+        }
+    }
 }
