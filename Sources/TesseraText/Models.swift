@@ -239,6 +239,33 @@ struct MergeHeap {
     }
 }
 
+// MARK: - WordLevel
+
+/// WordLevel: each pre-tokenized piece is one vocabulary entry, or the unknown token.
+final class WordLevelModel: TokenModel, @unchecked Sendable {
+    let vocab: [TokenKey: Int32]
+    let reverse: [Int32: String]
+    let unkID: Int32
+
+    var vocabularySize: Int { vocab.count }
+
+    /// An unknown token missing from the vocabulary is refused here, as WordPiece's is; `tokenizers` only fails
+    /// on the first word it cannot find.
+    init(json: JSONValue) throws {
+        (vocab, reverse) = try parseVocabulary(json["vocab"])
+        let unk = json["unk_token"]?.stringValue ?? "<unk>"
+        guard let id = vocab[TokenKey(unk)] else { throw TokenizerFileError.malformed("unk_token \(unk) is not in the vocabulary") }
+        unkID = id
+    }
+
+    func id(of token: Scalars) -> Int32? { vocab[TokenKey(token)] }
+    func token(of id: Int32) -> String? { reverse[id] }
+
+    func tokenize(_ piece: Scalars) -> [Int32] {
+        piece.isEmpty ? [] : [vocab[TokenKey(piece)] ?? unkID]
+    }
+}
+
 // MARK: - WordPiece
 
 /// WordPiece: greedy longest match first, continuations prefixed (`##`), the whole word unknown when any

@@ -12,6 +12,8 @@ indirect enum Normalizer: Sendable {
     case prepend(Scalars)
     case bert(cleanText: Bool, chineseChars: Bool, stripAccents: Bool, lowercase: Bool)
     case precompiled(PrecompiledCharsmap)
+    case nmt
+    case byteLevel
     case sequence([Normalizer])
 
     /// Builds a normalizer from its JSON; unknown types are a clear error naming the type.
@@ -44,6 +46,8 @@ indirect enum Normalizer: Sendable {
                 throw TokenizerFileError.malformed("Precompiled normalizer without a \"precompiled_charsmap\"")
             }
             self = .precompiled(try PrecompiledCharsmap(base64: charsmap))
+        case "Nmt": self = .nmt
+        case "ByteLevel": self = .byteLevel
         case "Sequence":
             guard let items = json["normalizers"]?.arrayValue else { throw TokenizerFileError.malformed("Sequence normalizer without \"normalizers\"") }
             self = .sequence(try items.map(Normalizer.init(json:)))
@@ -115,6 +119,17 @@ indirect enum Normalizer: Sendable {
             return out
         case .precompiled(let charsmap):
             return charsmap.apply(text)
+        case .nmt:
+            // SentencePiece's NMT rules: ASCII and C1 control characters removed, other spaces made " ".
+            return text.compactMap { c in
+                switch c.value {
+                case 0x01...0x08, 0x0B, 0x0E...0x1F, 0x7F, 0x8F, 0x9F: return nil
+                case 0x09, 0x0A, 0x0C, 0x0D, 0x1680, 0x200B...0x200F, 0x2028, 0x2029, 0x2581, 0xFEFF, 0xFFFD: return " "
+                default: return c
+                }
+            }
+        case .byteLevel:
+            return ByteLevelAlphabet.encode(text)
         case .sequence(let items):
             return items.reduce(text) { $1.apply($0) }
         }

@@ -124,6 +124,8 @@ indirect enum PreTokenizer: Sendable {
     case digits(individual: Bool)
     case split(pattern: TextPattern, behavior: SplitBehavior, invert: Bool)
     case bert
+    case charDelimiter(Unicode.Scalar)
+    case fixedLength(Int)
     case sequence([PreTokenizer])
 
     enum PrependScheme: String, Sendable { case always, first, never }
@@ -154,6 +156,16 @@ indirect enum PreTokenizer: Sendable {
             self = .split(pattern: try TextPattern(json: pattern), behavior: try SplitBehavior(json: json["behavior"]),
                           invert: json["invert"]?.boolValue ?? false)
         case "BertPreTokenizer": self = .bert
+        case "CharDelimiterSplit":
+            guard let delimiter = json["delimiter"]?.stringValue?.unicodeScalars, delimiter.count == 1, let scalar = delimiter.first else {
+                throw TokenizerFileError.malformed("CharDelimiterSplit delimiter must be one character")
+            }
+            self = .charDelimiter(scalar)
+        case "FixedLength":
+            let length = json["length"]?.intValue ?? 5
+            // tokenizers panics on 0 (chunks of no characters).
+            guard length > 0 else { throw TokenizerFileError.malformed("FixedLength length must be at least 1, not \(length)") }
+            self = .fixedLength(length)
         case "Sequence":
             guard let items = json["pretokenizers"]?.arrayValue else { throw TokenizerFileError.malformed("Sequence without \"pretokenizers\"") }
             self = .sequence(try items.map(PreTokenizer.init(json:)))
@@ -226,6 +238,10 @@ indirect enum PreTokenizer: Sendable {
         case .bert:
             let words = splitPiece(piece, matches: scalarMatches(piece.text) { $0.isWhite }, behavior: .removed)
             return words.flatMap { splitPiece($0, matches: scalarMatches($0.text) { $0.isPunctuationForSplit }, behavior: .isolated) }
+        case .charDelimiter(let delimiter):
+            return splitPiece(piece, matches: scalarMatches(piece.text) { $0 == delimiter }, behavior: .removed)
+        case .fixedLength(let length):
+            return stride(from: 0, to: piece.text.count, by: length).map { piece.slice($0..<min(piece.text.count, $0 + length)) }
         case .sequence:
             return apply([piece])
         }

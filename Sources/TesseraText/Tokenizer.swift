@@ -64,6 +64,7 @@ public final class Tokenizer: @unchecked Sendable {
             case "BPE": model = try BPEModel(json: modelJSON)
             case "WordPiece": model = try WordPieceModel(json: modelJSON)
             case "Unigram": model = try UnigramModel(json: modelJSON)
+            case "WordLevel": model = try WordLevelModel(json: modelJSON)
             default: throw TokenizerFileError.unsupported("model", type.isEmpty ? "(none)" : type)
             }
             var added: [AddedToken] = []

@@ -32,9 +32,9 @@ import TesseraTestSupport
         #expect(result.status == 1)
         #expect(result.stderr == "tessera: \(bad): invalid UTF-8 near byte 1 (--invalid-utf8 replace turns it into U+FFFD)\n")
         let unsupported = folder + "/tok.json"
-        try Data(#"{"model": {"type": "WordLevel", "vocab": {}}}"#.utf8).write(to: URL(fileURLWithPath: unsupported))
+        try Data(#"{"model": {"type": "CharLevel", "vocab": {}}}"#.utf8).write(to: URL(fileURLWithPath: unsupported))
         let tokenizerError = try tessera(["decode", bad, "--tokenizer", unsupported])
         #expect(tokenizerError.status == 1)
-        #expect(tokenizerError.stderr.hasPrefix("tessera: \(unsupported): unsupported model type \"WordLevel\""))
+        #expect(tokenizerError.stderr.hasPrefix("tessera: \(unsupported): unsupported model type \"CharLevel\""))
     }
 }

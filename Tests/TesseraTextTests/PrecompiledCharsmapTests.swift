@@ -14,7 +14,7 @@ import TesseraCore
         return try #require(parts.first { $0["type"] as? String == "Precompiled" }?["precompiled_charsmap"] as? String)
     }
 
-    /// The custom-rules fixture's charsmap (tools/fixtures/make_sentencepiece_goldens.py): a small trie.
+    /// The custom-rules fixture's charsmap (tools/fixtures/make_more_tokenizer_goldens.py): a small trie.
     static func fixtureCharsmap() throws -> [UInt8] {
         [UInt8](try #require(Data(base64Encoded: try charsmapText(ofTokenizer: "sentencepiece-custom-rules"))))
     }

@@ -13,12 +13,10 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
 
 @Suite struct UnsupportedComponentTests {
     @Test(arguments: [
-        ("normalizer", #"{"type": "Precompiled", "precompiled_charsmap": "AAAA"}"#, "Precompiled"),
         ("normalizer", #"{"type": "NFKC2"}"#, "NFKC2"),
         ("pre_tokenizer", #"{"type": "UnicodeScripts"}"#, "UnicodeScripts"),
-        ("pre_tokenizer", #"{"type": "CharDelimiterSplit", "delimiter": "x"}"#, "CharDelimiterSplit"),
         ("post_processor", #"{"type": "SomeFutureProcessor"}"#, "SomeFutureProcessor"),
-        ("model", #"{"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "a"}"#, "WordLevel"),
+        ("model", #"{"type": "CharLevel", "vocab": {"a": 0}}"#, "CharLevel"),
     ])
     func unsupportedTypesAreClearErrors(_ component: String, _ valueJSON: String, _ type: String) throws {
         let value = try JSONSerialization.jsonObject(with: Data(valueJSON.utf8))
@@ -30,9 +28,24 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
     }
 
     @Test func nestedUnsupportedTypesAreFoundToo() throws {
-        let bytes = try w1Variant { $0["normalizer"] = ["type": "Sequence", "normalizers": [["type": "NFC"], ["type": "Precompiled"]]] }
+        let bytes = try w1Variant { $0["normalizer"] = ["type": "Sequence", "normalizers": [["type": "NFC"], ["type": "NFKC2"]]] }
         let error = try #require(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "nested.json") }
-        #expect(error.message.contains("\"Precompiled\""))
+        #expect(error.message.contains("\"NFKC2\""))
+    }
+
+    /// Settings `tokenizers` would refuse or panic on are malformed, named in the message.
+    @Test(arguments: [
+        ("normalizer", #"{"type": "Precompiled", "precompiled_charsmap": "AAAA"}"#, "Precompiled"),
+        ("pre_tokenizer", #"{"type": "CharDelimiterSplit", "delimiter": "xy"}"#, "CharDelimiterSplit"),
+        ("pre_tokenizer", #"{"type": "FixedLength", "length": 0}"#, "FixedLength"),
+        ("model", #"{"type": "WordLevel", "vocab": {"a": 0}, "unk_token": "<unk>"}"#, "unk_token <unk>"),
+    ])
+    func impossibleSettingsAreClearErrors(_ component: String, _ valueJSON: String, _ named: String) throws {
+        let value = try JSONSerialization.jsonObject(with: Data(valueJSON.utf8))
+        let bytes = try w1Variant { $0[component] = value }
+        let error = try #require(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "variant.json") }
+        #expect(error.code == "tokenizer.malformed")
+        #expect(error.message.contains(named))
     }
 
     @Test func bpeDropoutIsRefusedRatherThanIgnored() throws {

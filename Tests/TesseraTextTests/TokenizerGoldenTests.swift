@@ -56,14 +56,15 @@ let tokenizerNames: [String] = {
         }
     }
     /// The tokenizers whose goldens hold their `Precompiled` normalizer's own output
-    /// (tools/fixtures/make_sentencepiece_goldens.py).
+    /// (tools/fixtures/make_more_tokenizer_goldens.py).
     static let precompiledNames = tokenizerNames.filter { goldens?.entry("\($0)|normalized|utf8") != nil }
 
-    @Test func sentencePieceTokenizersAreCovered() {
+    @Test func laterTokenizersAreCovered() {
         #expect(TokenizerGoldenTests.precompiledNames.count >= 2)
+        #expect(TokenizerGoldenTests.extraNames.count >= 4)
     }
 
-    /// Strings made to hit the `Precompiled` normalizer's edges (tools/fixtures/make_sentencepiece_goldens.py).
+    /// Strings made to hit the `Precompiled` normalizer's edges (tools/fixtures/make_more_tokenizer_goldens.py).
     static let precompiledSamples: [String] = {
         guard let data = FileManager.default.contents(atPath: textFixtures + "samples-precompiled.json"),
               let samples = try? JSONDecoder().decode([String].self, from: data) else { return [] }
@@ -93,11 +94,19 @@ let tokenizerNames: [String] = {
             }
         }
         #expect(failures == 0, "\(name): \(failures) of \(textSamples.count + extra.count) samples normalize differently")
+    }
+
+    /// The tokenizers with goldens for the extra samples.
+    static let extraNames = tokenizerNames.filter { goldens?.entry("\($0)|extra|ids") != nil }
+
+    @Test(arguments: extraNames)
+    func extraSamplesEqualTokenizers(_ name: String) throws {
+        let goldens = try #require(TokenizerGoldenTests.goldens)
         let tokenizer = try Tokenizer(path: textFixtures + "tokenizers/\(name).json")
         let ids = try goldens.tensor("\(name)|extra|ids").scalars(as: UInt16.self)
-        let idOffsets = try goldens.tensor("\(name)|extra|offsets").scalars(as: Int32.self)
-        for (i, sample) in extra.enumerated() {
-            let expected = ids[Int(idOffsets[i])..<Int(idOffsets[i + 1])].map { Int32($0) }
+        let offsets = try goldens.tensor("\(name)|extra|offsets").scalars(as: Int32.self)
+        for (i, sample) in TokenizerGoldenTests.precompiledSamples.enumerated() {
+            let expected = ids[Int(offsets[i])..<Int(offsets[i + 1])].map { Int32($0) }
             #expect(tokenizer.encode(sample, addSpecial: true) == expected, "\(name) extra sample \(sample.debugDescription)")
         }
     }
