@@ -68,14 +68,28 @@ public enum TrainOutcome: Sendable, Equatable {
     case interrupted(step: Int, signal: Int32)
 }
 
-/// SIGINT/SIGTERM: the first asks the loop to save and stop; a second ends the process at once.
+/// SIGINT/SIGTERM: the first asks the loop to save and stop; a second ends the process at once, unless it
+/// comes within `duplicateWindow` of the first. Those are one request delivered twice: `timeout`, for one,
+/// signals the process and then its process group, and the run used to die mid-checkpoint about one time in
+/// four that way, keeping an older checkpoint.
 public enum Interruption {
     static let signalNumber = Atomic<Int32>(0)
+    /// CLOCK_MONOTONIC nanoseconds of the first signal (0: none yet).
+    static let firstSignalNanos = Atomic<Int64>(0)
+    static let duplicateWindowNanos: Int64 = 500_000_000
 
     public static func install() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig) { received in
-                if Interruption.signalNumber.exchange(received, ordering: .relaxed) != 0 { _exit(128 + received) }
+                // Only async-signal-safe calls here: clock_gettime, atomics, _exit.
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                let nanos = max(1, Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec))
+                if Interruption.firstSignalNanos.compareExchange(expected: 0, desired: nanos, ordering: .relaxed).exchanged {
+                    Interruption.signalNumber.store(received, ordering: .relaxed)
+                } else if nanos - Interruption.firstSignalNanos.load(ordering: .relaxed) > Interruption.duplicateWindowNanos {
+                    _exit(128 + received)
+                }
             }
         }
         // A parent may have blocked them (the mask is inherited across exec): unblock, or they would wait

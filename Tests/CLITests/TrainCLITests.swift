@@ -115,6 +115,36 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(try losses(straight) == losses(interrupted), "the metrics of a resumed run are those of the uninterrupted one")
     }
 
+    /// One SIGTERM delivered twice (as `timeout` delivers it, to the process and then to its group) is one
+    /// request: the run still saves its checkpoint and says so, instead of dying at the second.
+    @Test func aSignalDeliveredTwiceStillSavesTheCheckpoint() throws {
+        let dataset = try Self.digits()
+        let run = try temporaryFolder("twice")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trainingBinary)
+        process.arguments = ["train", dataset, "--out", run, "--steps", "100000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet",
+                             "--checkpoint-every", "5"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let lines = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 8 || !process.isRunning { break }
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGTERM)
+        usleep(50_000)  // the first is handled by now; the second still counts as the same request
+        kill(process.processIdentifier, SIGTERM)
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        #expect(said.contains("interrupted at step"), "stdout: \(said)")
+        let steps = try Self.metrics(run).count
+        #expect(said.contains("interrupted at step \(steps);"), "the checkpoint is of the last step logged (\(steps)): \(said)")
+    }
+
     /// A second `train` into the folder of a running one is refused by name (with --overwrite it would delete
     /// the running one's files), and so is an `ingest` into it, or into the dataset the run reads.
     @Test func aRunningJobsFolderIsNotTakenOver() throws {
