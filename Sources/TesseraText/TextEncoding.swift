@@ -136,8 +136,15 @@ public final class TextEncoder: Sendable {
         }
     }
 
-    /// UTF-8 to scalars; invalid sequences are an error naming the byte offset, or U+FFFD each.
+    /// UTF-8 to scalars; invalid sequences are an error naming the byte offset, or U+FFFD each. Text that
+    /// starts with a UTF-16 or UTF-32 byte-order mark is an error under either policy: replacing its bytes
+    /// would tokenize noise.
     static func decodeUTF8(_ bytes: [UInt8], policy: TextConfig.InvalidUTF8) throws -> (Scalars, Int) {
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) || bytes.starts(with: [0, 0, 0xFE, 0xFF]) {
+            let mark = bytes.prefix(bytes[0] == 0 ? 4 : 2).map { ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }
+            throw TesseraError(stage: .decode, code: "text.not-utf8",
+                               "UTF-16 or UTF-32 text (byte-order mark \(mark.joined(separator: " "))); Tessera reads UTF-8: convert it, e.g. iconv -f UTF-16 -t UTF-8")
+        }
         var scalars = Scalars()
         scalars.reserveCapacity(bytes.count)
         var decoder = UTF8()

@@ -120,6 +120,13 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
         let encoded = try TextEncoder(config: config).encode(utf8: bytes)
         #expect(encoded.replacedInvalidBytes == 2)
         #expect(encoded.tokens == ["a", "<0xEF>", "<0xBF>", "<0xBD>", "b", "<0xEF>", "<0xBF>", "<0xBD>"])
+        // UTF-16 and UTF-32 text is refused under either policy, by its byte-order mark.
+        for (text, mark) in [([0xFF, 0xFE, 0x68, 0x00] as [UInt8], "FF FE"), ([0xFE, 0xFF, 0x00, 0x68], "FE FF"),
+                             ([0xFF, 0xFE, 0x00, 0x00, 0x68, 0, 0, 0], "FF FE"), ([0, 0, 0xFE, 0xFF, 0, 0, 0, 0x68], "00 00 FE FF")] {
+            let refused = try #require(throws: TesseraError.self) { try TextEncoder(config: config).encode(utf8: text) }
+            #expect(refused.code == "text.not-utf8")
+            #expect(refused.message.contains("byte-order mark \(mark))"), "\(refused.message)")
+        }
     }
 
     @Test func preTokenisedIdsAreReadAndChecked() throws {
