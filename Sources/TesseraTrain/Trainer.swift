@@ -39,6 +39,9 @@ public struct TrainOptions: Sendable {
     public var evalEvery: Int? = 0
     public var evalBatches = 50
     public var verifyChecksums = true
+    /// Where the model came from, named by errors about it (the user's model file, or "preset NAME"); nil:
+    /// the run's own model.json. Not part of what must match on resume.
+    public var modelSource: String?
 
     public init(dataset: String, output: String, model: ModelSpec) {
         self.dataset = dataset
@@ -161,7 +164,8 @@ public final class Trainer {
         config.verifyChecksums = options.verifyChecksums
         config.dropLast = true
         loader = try ShardLoader(folder: options.dataset, config: config)
-        model = try JointModel(spec: options.model, manifest: manifest, maxBatch: options.batchSize, source: FilePath.join(options.output, Trainer.modelFile))
+        model = try JointModel(spec: options.model, manifest: manifest, maxBatch: options.batchSize,
+                               source: options.modelSource ?? FilePath.join(options.output, Trainer.modelFile))
         optimizer = Optimizer<Float>(options.optimizer, parameters: model.params.count)
         if let steps = options.steps {
             totalSteps = steps

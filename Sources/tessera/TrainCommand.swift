@@ -176,6 +176,7 @@ struct TrainCommand: ParsableCommand {
                 spec.align = align
             }
             var options = TrainOptions(dataset: dataset, output: out, model: spec)
+            options.modelSource = choice.model ?? "preset \(choice.preset ?? "small")"
             options.steps = steps
             options.epochs = epochs
             options.batchSize = batchSize

@@ -346,6 +346,7 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         try #"{"modalities": {"image": {"encoder": ["flatten", {"linear": 16}], "decoder": [{"linear": 99}]}}}"#.write(toFile: model, atomically: true, encoding: .utf8)
         var result = try train(["train", dataset, "--out", out + "/run", "--model", model, "--steps", "1"])
         #expect(result.status == 1 && result.stderr.contains("reconstruction must have the input's shape"), "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("tessera: \(model): "), "the error names the user's model file: \(result.stderr)")
         try #"{"modalities": {"image": {"encoder": ["flatten", {"dense": 16}], "decoder": ["relu"]}}}"#.write(toFile: model, atomically: true, encoding: .utf8)
         result = try train(["train", dataset, "--out", out + "/run", "--model", model, "--steps", "1"])
         #expect(result.status == 1 && result.stderr.contains("modalities.image.encoder[1]"), "\(result.stderr)")
