@@ -290,7 +290,9 @@ public enum SampleDiscovery {
     /// outside it is refused unless `allowOutside`.
     public static func read(manifest path: String, allowOutside: Bool, labelFromFolder: Bool) throws -> Discovery {
         let bytes = try FilePath.readAll(path, limit: 1 << 30)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        // Spreadsheets write "CSV UTF-8" with a byte-order mark, which would otherwise stick to the first column's name.
+        let body = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+        guard let text = String(validating: body, as: UTF8.self) else {
             throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "not UTF-8 text")
         }
         let folder = FilePath.split(path).folder
@@ -314,7 +316,15 @@ public enum SampleDiscovery {
             }
         } else {
             let table = try CSV.parse(text, path: path)
-            guard let header = table.first else { return Discovery(samples: [], errors: [], unknownExtensions: [:], filesSeen: 0, labelNames: []) }
+            guard let firstRow = table.first else { return Discovery(samples: [], errors: [], unknownExtensions: [:], filesSeen: 0, labelNames: []) }
+            // Column names are matched without regard to case ("Key", "IMAGE").
+            let header = firstRow.map { $0.lowercased() }
+            let known = ["key", "image", "audio", "text", "split", "label"]
+            guard header.contains("key"), header.contains(where: { Modality(rawValue: $0) != nil }) else {
+                throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest",
+                                   "the header row needs a key column and at least one of image, audio, text (it has: \(firstRow.joined(separator: ", ")); "
+                                   + "columns are \(known.joined(separator: ", ")))")
+            }
             for (n, values) in table.dropFirst().enumerated() where !(values.count == 1 && values[0].isEmpty) {
                 guard values.count == header.count else {
                     throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "row \(n + 2) has \(values.count) fields, the header \(header.count)")

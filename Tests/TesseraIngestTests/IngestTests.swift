@@ -275,6 +275,21 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         let labels = try valShard.tensor("label").scalars(as: Int32.self)
         let keys = try JSONValue.parse(Array((valShard.metadata["keys"] ?? "").utf8)).arrayValue?.compactMap(\.stringValue) ?? []
         #expect(Dictionary(uniqueKeysWithValues: zip(keys, labels)) == ["a": 1, "b": -1, "c": 0])
+        // As a spreadsheet saves it ("CSV UTF-8": a byte-order mark, CRLF, capitalised column names).
+        let spreadsheet = "\u{FEFF}Key,Image,Label\r\na,media/000_790.jpg,tabby\r\nc,media/002_78499.jpg,dog\r\n"
+        try Data(spreadsheet.utf8).write(to: URL(fileURLWithPath: folder + "/excel.csv"))
+        config.manifestFile = folder + "/excel.csv"
+        let out4 = try temporaryFolder()
+        #expect(try ingest(config, to: out4).samplesWritten == 2)
+        #expect(try DatasetManifest.load(folder: out4).tensor("label")?.extra["names"] == .array([.string("dog"), .string("tabby")]))
+        // A header without a key or any modality column is named as the problem, with the columns it has.
+        for header in ["name,image", "key,img"] {
+            try Data("\(header)\na,media/000_790.jpg\n".utf8).write(to: URL(fileURLWithPath: folder + "/bad.csv"))
+            config.manifestFile = folder + "/bad.csv"
+            let error = try #require(throws: TesseraError.self) { try ingest(config, to: try temporaryFolder()) }
+            #expect(error.message.contains("header row needs a key column") && error.message.contains("it has: \(header.replacingOccurrences(of: ",", with: ", "))"),
+                    "\(error.message)")
+        }
     }
 
     /// Planned samples stay small (their count is what a larger corpus adds to peak memory), and the
