@@ -285,6 +285,13 @@ public enum SampleDiscovery {
         return parts.count >= 2 ? String(parts[parts.count - 2]) : ""
     }
 
+    /// A label written as an integer: "3", or "3.0" as pandas writes an integer column that has gaps.
+    static func labelID(_ text: String) -> Int? {
+        if let value = Int(text) { return value }
+        guard let value = Double(text), value.isFinite, value == value.rounded(), abs(value) <= Double(Int32.max) else { return nil }
+        return Int(value)
+    }
+
     /// Reads a CSV (header row: key, image, audio, text, split, label; any subset but key) or JSONL
     /// (objects with those fields) list of samples. Relative paths resolve against the list's folder; a path
     /// outside it is refused unless `allowOutside`.
@@ -339,7 +346,7 @@ public enum SampleDiscovery {
         // Labels are ids (non-negative integers), or class names when any of them is not an integer: then
         // every label is a name, numbered in sorted order and listed in the schema (as --label-from-folder does).
         let given = rows.compactMap { row in row["label"].flatMap { $0.isEmpty ? nil : $0 } }
-        let namedLabels = given.contains { Int($0) == nil }
+        let namedLabels = given.contains { Self.labelID($0) == nil }
         var labelNames = namedLabels ? Array(Set(given)).sorted() : []
         let labelIDs = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
         for (n, row) in rows.enumerated() {
@@ -360,7 +367,7 @@ public enum SampleDiscovery {
                 if namedLabels {
                     sample.label = labelIDs[label]
                 } else {
-                    guard let value = Int(label), value >= 0, value <= Int(Int32.max) else {
+                    guard let value = Self.labelID(label), value >= 0, value <= Int(Int32.max) else {
                         throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest",
                                            "key \(key): label \(label) is not a non-negative integer (an id), nor are the labels class names")
                     }

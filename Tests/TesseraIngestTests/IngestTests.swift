@@ -275,6 +275,13 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         let labels = try valShard.tensor("label").scalars(as: Int32.self)
         let keys = try JSONValue.parse(Array((valShard.metadata["keys"] ?? "").utf8)).arrayValue?.compactMap(\.stringValue) ?? []
         #expect(Dictionary(uniqueKeysWithValues: zip(keys, labels)) == ["a": 1, "b": -1, "c": 0])
+        // Integer labels as pandas writes a column with gaps ("3.0") are ids, not names.
+        try Data("key,image,label\na,media/000_790.jpg,3.0\nb,media/001_62554.jpg,\nc,media/002_78499.jpg,1\n".utf8)
+            .write(to: URL(fileURLWithPath: folder + "/floats.csv"))
+        config.manifestFile = folder + "/floats.csv"
+        let floats = try temporaryFolder()
+        #expect(try ingest(config, to: floats).samplesWritten == 3)
+        #expect(try DatasetManifest.load(folder: floats).tensor("label")?.extra["names"] == nil)
         // As a spreadsheet saves it ("CSV UTF-8": a byte-order mark, CRLF, capitalised column names).
         let spreadsheet = "\u{FEFF}Key,Image,Label\r\na,media/000_790.jpg,tabby\r\nc,media/002_78499.jpg,dog\r\n"
         try Data(spreadsheet.utf8).write(to: URL(fileURLWithPath: folder + "/excel.csv"))
