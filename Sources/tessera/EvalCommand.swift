@@ -64,6 +64,9 @@ struct EncodeCommand: ParsableCommand {
     @Flag(name: .long, help: "Skip the SHA-256 check of each shard when first opened.")
     var noVerifyShards = false
 
+    /// The longest key list (JSON bytes) also written to the metadata.
+    static let keysInMetadataLimit = 16 << 20
+
     func run() throws {
         try reportingErrors {
             try checkBatchAndThreads(batchSize: batchSize, threads: threads)
@@ -79,9 +82,19 @@ struct EncodeCommand: ParsableCommand {
             let mask = (0..<codes.count).map { codes.hasInput($0) ? UInt8(1) : 0 }
             tensors.append(("mask", try Tensor(shape: [codes.count], scalars: mask)))
             if let labels = codes.labels { tensors.append(("label", try Tensor(shape: [codes.count], scalars: labels))) }
-            var metadata = ["format": "tessera-codes", "keys": JSONValue.array(codes.keys.map { .string($0) }).serialized(), "split": split,
+            // The keys as tensors, which any split's can fill: key i is key_bytes[key_offsets[i]..<key_offsets[i + 1]] (UTF-8).
+            // The metadata's JSON list is a convenience while it is small, since safetensors headers stop at 100 MB.
+            let keyBytes = codes.keys.flatMap { Array($0.utf8) }
+            var keyOffsets: [Int64] = [0]
+            keyOffsets.reserveCapacity(codes.count + 1)
+            for key in codes.keys { keyOffsets.append((keyOffsets.last ?? 0) + Int64(key.utf8.count)) }
+            tensors.append(("key_bytes", try Tensor(shape: [keyBytes.count], scalars: keyBytes)))
+            tensors.append(("key_offsets", try Tensor(shape: [keyOffsets.count], scalars: keyOffsets)))
+            var metadata = ["format": "tessera-codes", "split": split,
                             "modalities": (visible.map { $0.sorted() } ?? trained.model.modalityNames).joined(separator: ","),
                             "model": trained.model.spec.name, "checkpoint": trained.source]
+            let keyList = JSONValue.array(codes.keys.map { .string($0) }).serialized()
+            if keyList.utf8.count <= Self.keysInMetadataLimit { metadata["keys"] = keyList }
             // Label ids stand for the dataset's names (--label-from-folder, or class names in a manifest): carried along.
             if codes.labels != nil, let names = manifest.tensor("label")?.extra["names"] { metadata["label_names"] = names.serialized() }
             _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: out)

@@ -293,8 +293,14 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         let codes = folder + "/codes.safetensors"
         result = try train(["encode", dataset, "--checkpoint", run, "--split", "val", "--modalities", "audio", "--out", codes])
         #expect(result.status == 0 && result.stderr.contains("20 of 40 samples have none of audio"), "\(result.stderr)")
-        let mask = try SafetensorsFile(path: codes).tensor("mask").scalars(as: UInt8.self)
+        let codesFile = try SafetensorsFile(path: codes)
+        let mask = try codesFile.tensor("mask").scalars(as: UInt8.self)
         #expect(mask.count == 40 && mask.filter { $0 == 1 }.count == 20)
+        // The keys as tensors (any split's fit) say what the metadata's list says.
+        let keyBytes = try codesFile.tensor("key_bytes").scalars(as: UInt8.self)
+        let keyOffsets = try codesFile.tensor("key_offsets").scalars(as: Int64.self).map { Int($0) }
+        let keys = (0..<(keyOffsets.count - 1)).map { String(decoding: keyBytes[keyOffsets[$0]..<keyOffsets[$0 + 1]], as: UTF8.self) }
+        #expect(keys.count == 40 && JSONValue.array(keys.map { .string($0) }).serialized() == codesFile.metadata["keys"])
         // A train split without any audio: the run says, before it starts, that the audio branch cannot learn.
         let noTrainAudio = csv.map { line -> String in
             var cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

@@ -86,6 +86,17 @@ private func errorCode(_ bytes: [UInt8]) throws -> TesseraError? {
         #expect(throws: TesseraError.self) { try SafetensorsWriter.encode([("__metadata__", t)]) }
     }
 
+    /// A header longer than readers accept (100 MB) is never written: an error, and no file or temporary left.
+    @Test func refusesToWriteAHeaderNoReaderAccepts() throws {
+        let folder = try temporaryFolder()
+        let t = try Tensor(shape: [1], scalars: [1] as [UInt8])
+        let error = try #require(throws: TesseraError.self) {
+            try SafetensorsWriter.write([("a", t)], metadata: ["keys": String(repeating: "k", count: 100_000_000)], to: folder + "/big.safetensors")
+        }
+        #expect(error.code == "safetensors.header-too-large")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+
     // The bad-input matrix: one test each, each with its own error code and no crash.
 
     @Test func emptyFile() throws {

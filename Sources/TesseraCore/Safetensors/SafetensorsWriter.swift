@@ -55,6 +55,11 @@ public enum SafetensorsWriter {
             offset += entry.byteCount
         }
         var header = Array(JSONValue.object(object).serialized().utf8)
+        // The Python and Rust safetensors readers, and ours, refuse a longer header: never write one.
+        guard header.count + alignment <= SafetensorsLimits.default.maxHeaderBytes else {
+            throw TesseraError(stage: .write, code: "safetensors.header-too-large",
+                               "the header would take \(header.count) bytes (metadata and tensor names), over the \(SafetensorsLimits.default.maxHeaderBytes) that safetensors readers accept")
+        }
         let padding = (alignment - (8 + header.count) % alignment) % alignment
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
         var bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
