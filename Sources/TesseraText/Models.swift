@@ -30,6 +30,13 @@ private func parseVocabulary(_ json: JSONValue?) throws -> (forward: [TokenKey: 
     return (forward, backward)
 }
 
+/// The id of a model's `unk_token` (`fallback` when the file names none), which must be in the vocabulary.
+private func unknownID(_ json: JSONValue, in vocab: [TokenKey: Int32], fallback: String) throws -> Int32 {
+    let unk = json["unk_token"]?.stringValue ?? fallback
+    guard let id = vocab[TokenKey(unk)] else { throw TokenizerFileError.malformed("unk_token \(unk) is not in the vocabulary") }
+    return id
+}
+
 // MARK: - BPE
 
 /// Byte-pair encoding: characters of a piece are merged pairwise by merge rank, lowest rank first and,
@@ -253,9 +260,7 @@ final class WordLevelModel: TokenModel, @unchecked Sendable {
     /// on the first word it cannot find.
     init(json: JSONValue) throws {
         (vocab, reverse) = try parseVocabulary(json["vocab"])
-        let unk = json["unk_token"]?.stringValue ?? "<unk>"
-        guard let id = vocab[TokenKey(unk)] else { throw TokenizerFileError.malformed("unk_token \(unk) is not in the vocabulary") }
-        unkID = id
+        unkID = try unknownID(json, in: vocab, fallback: "<unk>")
     }
 
     func id(of token: Scalars) -> Int32? { vocab[TokenKey(token)] }
@@ -283,9 +288,7 @@ final class WordPieceModel: TokenModel, @unchecked Sendable {
 
     init(json: JSONValue) throws {
         (vocab, reverse) = try parseVocabulary(json["vocab"])
-        let unk = json["unk_token"]?.stringValue ?? "[UNK]"
-        guard let id = vocab[TokenKey(unk)] else { throw TokenizerFileError.malformed("unk_token \(unk) is not in the vocabulary") }
-        unkID = id
+        unkID = try unknownID(json, in: vocab, fallback: "[UNK]")
         prefix = Scalars(json["continuing_subword_prefix"]?.stringValue ?? "##")
         maxChars = json["max_input_chars_per_word"]?.intValue ?? 100
         longestToken = vocab.keys.map(\.scalars.count).max() ?? 0

@@ -30,6 +30,27 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         try ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--tokenizer", "fixtures/text/tokenizers/w1.json", "--image-size", "32"])
     }
 
+    /// Starts `tessera train` in the background, its stdout to `output` (else discarded), stderr discarded.
+    static func startTraining(_ arguments: [String], output: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: trainingBinary)
+        process.arguments = ["train"] + arguments
+        process.standardOutput = output ?? FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits (two minutes at most) until the run has logged `steps` metric lines, or has ended.
+    static func waitForSteps(_ steps: Int, of run: String, _ process: Process) {
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let lines = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= steps || !process.isRunning { return }
+            usleep(20_000)
+        }
+    }
+
     static func metrics(_ run: String) throws -> [JSONValue] {
         let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
         return try text.split(separator: "\n").map { try JSONValue.parse(String($0)) }
@@ -85,19 +106,9 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(result.status == 0, "\(result.stderr)")
 
         let interrupted = try temporaryFolder("interrupted")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: trainingBinary)
-        process.arguments = ["train", dataset, "--out", interrupted, "--overwrite", "--quiet"] + common
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Self.startTraining([dataset, "--out", interrupted, "--overwrite", "--quiet"] + common)
         // Wait until a dozen steps are done, then ask it to stop.
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let lines = (try? String(contentsOfFile: interrupted + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if lines >= 12 || !process.isRunning { break }
-            usleep(20_000)
-        }
+        Self.waitForSteps(12, of: interrupted, process)
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 143, "exit status after SIGTERM")
@@ -120,20 +131,10 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
     @Test func aSignalDeliveredTwiceStillSavesTheCheckpoint() throws {
         let dataset = try Self.digits()
         let run = try temporaryFolder("twice")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: trainingBinary)
-        process.arguments = ["train", dataset, "--out", run, "--steps", "100000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet",
-                             "--checkpoint-every", "5"]
         let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let lines = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0
-            if lines >= 8 || !process.isRunning { break }
-            usleep(20_000)
-        }
+        let process = try Self.startTraining([dataset, "--out", run, "--steps", "100000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet",
+                                              "--checkpoint-every", "5"], output: output)
+        Self.waitForSteps(8, of: run, process)
         kill(process.processIdentifier, SIGTERM)
         usleep(50_000)  // the first is handled by now; the second still counts as the same request
         kill(process.processIdentifier, SIGTERM)
@@ -150,12 +151,7 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
     @Test func aRunningJobsFolderIsNotTakenOver() throws {
         let dataset = try Self.digits()
         let run = try temporaryFolder("busy")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: trainingBinary)
-        process.arguments = ["train", dataset, "--out", run, "--steps", "1000000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Self.startTraining([dataset, "--out", run, "--steps", "1000000", "--batch-size", "8", "--no-eval", "--no-pictures", "--quiet"])
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && process.isRunning && !FileManager.default.fileExists(atPath: run + "/metrics.jsonl") { usleep(20_000) }

@@ -41,20 +41,26 @@ let tokenizerNames: [String] = {
             guard goldens.entry("\(name)|\(mode)|ids") != nil else { continue }
             let ids = try goldens.tensor("\(name)|\(mode)|ids").scalars(as: UInt16.self)
             let offsets = try goldens.tensor("\(name)|\(mode)|offsets").scalars(as: Int32.self)
-            var failures = 0
-            for (i, sample) in textSamples.enumerated() {
-                let expected = ids[Int(offsets[i])..<Int(offsets[i + 1])].map { Int32($0) }
-                let got = tokenizer.encode(sample, addSpecial: mode == "special")
-                if got != expected {
-                    failures += 1
-                    if failures <= 3 {
-                        Issue.record("\(name) \(mode) sample \(i) \(sample.debugDescription.prefix(120)): got \(got.prefix(40)), expected \(expected.prefix(40))")
-                    }
-                }
-            }
+            let failures = mismatches(in: textSamples, "\(name) \(mode)", expected: { ids[Int(offsets[$0])..<Int(offsets[$0 + 1])].map { Int32($0) } },
+                                      got: { tokenizer.encode(textSamples[$0], addSpecial: mode == "special") })
             #expect(failures == 0, "\(name) \(mode): \(failures) of \(textSamples.count) samples differ")
         }
     }
+
+    /// How many samples give other output than expected; the first three are recorded as issues.
+    func mismatches<Output: Equatable>(in samples: [String], _ what: String, expected: (Int) -> Output, got: (Int) -> Output) -> Int {
+        var failures = 0
+        for i in samples.indices {
+            let (want, have) = (expected(i), got(i))
+            guard want != have else { continue }
+            failures += 1
+            if failures <= 3 {
+                Issue.record("\(what) sample \(i) \(samples[i].debugDescription.prefix(100)): got \(String(describing: have).prefix(200)), expected \(String(describing: want).prefix(200))")
+            }
+        }
+        return failures
+    }
+
     /// The tokenizers whose goldens hold their `Precompiled` normalizer's own output
     /// (tools/fixtures/make_more_tokenizer_goldens.py).
     static let precompiledNames = tokenizerNames.filter { goldens?.entry("\($0)|normalized|utf8") != nil }
@@ -82,17 +88,9 @@ let tokenizerNames: [String] = {
         #expect(extra.count >= 40)
         let utf8 = try goldens.tensor("\(name)|normalized|utf8").scalars(as: UInt8.self)
         let offsets = try goldens.tensor("\(name)|normalized|offsets").scalars(as: Int32.self)
-        var failures = 0
-        for (i, sample) in (textSamples + extra).enumerated() {
-            let expected = Array(String(decoding: utf8[Int(offsets[i])..<Int(offsets[i + 1])], as: UTF8.self).unicodeScalars)
-            let got = charsmap.apply(Array(sample.unicodeScalars))
-            if got != expected {
-                failures += 1
-                if failures <= 3 {
-                    Issue.record("\(name) sample \(i) \(sample.debugDescription.prefix(80)): got \(got.string.debugDescription.prefix(80)), expected \(expected.string.debugDescription.prefix(80))")
-                }
-            }
-        }
+        let samples = textSamples + extra
+        let failures = mismatches(in: samples, name, expected: { String(decoding: utf8[Int(offsets[$0])..<Int(offsets[$0 + 1])], as: UTF8.self).unicodeScalars.map { $0 } },
+                                  got: { charsmap.apply(Array(samples[$0].unicodeScalars)) })
         #expect(failures == 0, "\(name): \(failures) of \(textSamples.count + extra.count) samples normalize differently")
     }
 
