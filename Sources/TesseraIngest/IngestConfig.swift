@@ -23,7 +23,7 @@ public enum Modality: String, Codable, Sendable, CaseIterable, Comparable {
     public static func of(extension ext: String) -> Modality? {
         switch ext {
         case "png", "jpg", "jpeg": return .image
-        case "wav", "flac", "ogg", "aif", "aiff": return .audio
+        case "wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "au", "caf", "w64": return .audio
         case "txt", "ids", "tokens": return .text
         default: return nil
         }

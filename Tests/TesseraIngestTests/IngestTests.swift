@@ -221,6 +221,25 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         try ingest(config, to: try temporaryFolder())
     }
 
+    /// A walked folder takes every audio container libsndfile reads by its usual extension: MP3 and Ogg Opus
+    /// (as Common Voice and others ship speech) beside WAV and FLAC.
+    @Test func compressedAudioIsFoundAndDecoded() throws {
+        let folder = try temporaryFolder("compressed")
+        let derived = packageRoot + "/fixtures/audio/derived/"
+        for (source, name) in [("3_jackson_12.mp3", "a.mp3"), ("3_jackson_12.opus", "b.opus"), ("3_jackson_12.flac", "c.flac"), ("bass.ogg", "d.oga")] {
+            try FileManager.default.copyItem(atPath: derived + source, toPath: folder + "/" + name)
+        }
+        var config = IngestConfig()
+        config.inputs = [folder]
+        let out = try temporaryFolder()
+        let summary = try ingest(config, to: out)
+        let errors = try errorLines(out)
+        #expect(summary.samplesWritten == 4, "\(errors)")
+        let manifest = try DatasetManifest.load(folder: out)
+        #expect(manifest.statistics["presence"]?["audio"]?.intValue == 4)
+        #expect(manifest.inputs["unknown_extensions"]?.objectValue?.members.isEmpty ?? true)
+    }
+
     @Test func csvAndJSONLManifestsWithLabelsAndSplits() throws {
         let folder = try temporaryFolder("list")
         try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
