@@ -35,6 +35,9 @@ public enum SafetensorsWriter {
 
     /// The bytes of the header (length prefix included) for `entries` in `order`.
     static func headerBytes(_ entries: [Entry], order: [Int], metadata: [String: String]) throws -> [UInt8] {
+        // JSON escaping only lengthens text: metadata longer than the limit as it is fails before serializing.
+        let rawMetadata = metadata.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
+        if rawMetadata > SafetensorsLimits.default.maxHeaderBytes { throw headerTooLarge(atLeast: rawMetadata) }
         var object = JSONObject()
         if !metadata.isEmpty {
             let sorted = metadata.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) }
@@ -56,15 +59,17 @@ public enum SafetensorsWriter {
         }
         var header = Array(JSONValue.object(object).serialized().utf8)
         // The Python and Rust safetensors readers, and ours, refuse a longer header: never write one.
-        guard header.count + alignment <= SafetensorsLimits.default.maxHeaderBytes else {
-            throw TesseraError(stage: .write, code: "safetensors.header-too-large",
-                               "the header would take \(header.count) bytes (metadata and tensor names), over the \(SafetensorsLimits.default.maxHeaderBytes) that safetensors readers accept")
-        }
+        guard header.count + alignment <= SafetensorsLimits.default.maxHeaderBytes else { throw headerTooLarge(atLeast: header.count) }
         let padding = (alignment - (8 + header.count) % alignment) % alignment
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padding))
         var bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) }
         bytes.append(contentsOf: header)
         return bytes
+    }
+
+    static func headerTooLarge(atLeast bytes: Int) -> TesseraError {
+        TesseraError(stage: .write, code: "safetensors.header-too-large",
+                     "the header would take \(bytes) bytes or more (metadata and tensor names), over the \(SafetensorsLimits.default.maxHeaderBytes) that safetensors readers accept")
     }
 
     /// What the header records of each tensor.
