@@ -69,7 +69,10 @@ indirect enum Normalizer: Sendable {
         switch self {
         case .nfc: return Normalizer.unicode(text) { $0.precomposedStringWithCanonicalMapping }
         case .nfd: return Normalizer.unicode(text) { $0.decomposedStringWithCanonicalMapping }
-        case .nfkc: return Normalizer.unicode(text) { $0.precomposedStringWithCompatibilityMapping }
+        // Foundation's NFKC composes within each grapheme cluster of the input, so a spacing mark whose
+        // compatibility decomposition is a combining one stays apart ("ｶﾞ" gave カ + U+3099, not ガ): decompose,
+        // then compose the result, whose clusters join them.
+        case .nfkc: return Normalizer.unicode(text) { $0.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping }
         case .nfkd: return Normalizer.unicode(text) { $0.decomposedStringWithCompatibilityMapping }
         case .lowercase: return Normalizer.lowercased(text)
         case .strip(let left, let right):

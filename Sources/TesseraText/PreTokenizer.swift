@@ -126,6 +126,7 @@ indirect enum PreTokenizer: Sendable {
     case bert
     case charDelimiter(Unicode.Scalar)
     case fixedLength(Int)
+    case unicodeScripts
     case sequence([PreTokenizer])
 
     enum PrependScheme: String, Sendable { case always, first, never }
@@ -161,6 +162,7 @@ indirect enum PreTokenizer: Sendable {
                 throw TokenizerFileError.malformed("CharDelimiterSplit delimiter must be one character")
             }
             self = .charDelimiter(scalar)
+        case "UnicodeScripts": self = .unicodeScripts
         case "FixedLength":
             let length = json["length"]?.intValue ?? 5
             // tokenizers panics on 0 (chunks of no characters).
@@ -242,6 +244,9 @@ indirect enum PreTokenizer: Sendable {
             return splitPiece(piece, matches: scalarMatches(piece.text) { $0 == delimiter }, behavior: .removed)
         case .fixedLength(let length):
             return stride(from: 0, to: piece.text.count, by: length).map { piece.slice($0..<min(piece.text.count, $0 + length)) }
+        case .unicodeScripts:
+            let starts = UnicodeScripts.pieceStarts(piece.text)
+            return starts.indices.map { i in piece.slice(starts[i]..<(i + 1 < starts.count ? starts[i + 1] : piece.text.count)) }
         case .sequence:
             return apply([piece])
         }
@@ -366,5 +371,47 @@ enum ByteLevelAlphabet {
             }
         }
         return out
+    }
+}
+
+/// The UnicodeScripts pre-tokenizer's rule: a piece starts wherever a character's script differs from the last
+/// script seen. Characters of no script ("any": the space, unassigned code points) never start a piece, and
+/// those before the first scripted character are dropped, as `tokenizers` drops them. The scripts are those of
+/// `tokenizers`' own table (`UnicodeScriptTable`, generated from it), Hiragana and Katakana counting as Han.
+enum UnicodeScripts {
+    /// Range starts and their classes, from the packed table.
+    static let table: (starts: [UInt32], classes: [UInt8]) = {
+        var starts: [UInt32] = [], classes: [UInt8] = []
+        for entry in UnicodeScriptTable.packed.split(separator: ",") {
+            let parts = entry.split(separator: ":")
+            guard parts.count == 2, let start = UInt32(parts[0], radix: 16), let kind = UInt8(parts[1], radix: 16) else { continue }
+            starts.append(start)
+            classes.append(kind)
+        }
+        return (starts, classes)
+    }()
+
+    /// The script class of a scalar; 0 is "any".
+    static func scriptClass(_ c: Unicode.Scalar) -> UInt8 {
+        let (starts, classes) = table
+        // The last range starting at or before c.
+        var low = 0, high = starts.count
+        while low < high {
+            let mid = (low + high) / 2
+            if starts[mid] <= c.value { low = mid + 1 } else { high = mid }
+        }
+        return low > 0 ? classes[low - 1] : 0
+    }
+
+    static func pieceStarts(_ text: Scalars) -> [Int] {
+        var starts: [Int] = []
+        var last: UInt8 = 0
+        for (i, c) in text.enumerated() {
+            let kind = scriptClass(c)
+            guard kind != 0 else { continue }
+            if kind != last { starts.append(i) }
+            last = kind
+        }
+        return starts
     }
 }

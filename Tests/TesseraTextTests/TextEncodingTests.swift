@@ -14,7 +14,7 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
 @Suite struct UnsupportedComponentTests {
     @Test(arguments: [
         ("normalizer", #"{"type": "NFKC2"}"#, "NFKC2"),
-        ("pre_tokenizer", #"{"type": "UnicodeScripts"}"#, "UnicodeScripts"),
+        ("pre_tokenizer", #"{"type": "Whitespace2"}"#, "Whitespace2"),
         ("post_processor", #"{"type": "SomeFutureProcessor"}"#, "SomeFutureProcessor"),
         ("model", #"{"type": "CharLevel", "vocab": {"a": 0}}"#, "CharLevel"),
     ])
@@ -46,6 +46,16 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
         let error = try #require(throws: TesseraError.self) { try Tokenizer(json: bytes, source: "variant.json") }
         #expect(error.code == "tokenizer.malformed")
         #expect(error.message.contains(named))
+    }
+
+    /// NFKC composes across the input's grapheme clusters, as Python's `unicodedata` and `tokenizers` do:
+    /// halfwidth kana with their (spacing) voiced marks become one kana. Foundation's own NFKC left them apart.
+    @Test func nfkcComposesHalfwidthKanaWithTheirVoicedMarks() {
+        let cases: [(String, [UInt32])] = [("\u{FF76}\u{FF9E}\u{FF8A}\u{FF9F} \u{FF9E}", [0x30AC, 0x30D1, 0x20, 0x3099]),
+                                           ("\u{309B}\u{309C}", [0x20, 0x3099, 0x20, 0x309A]), ("A\u{309B}", [0x41, 0x20, 0x3099])]
+        for (input, expected) in cases {
+            #expect(Normalizer.nfkc.apply(Array(input.unicodeScalars)).map(\.value) == expected, "\(input.debugDescription)")
+        }
     }
 
     @Test func bpeDropoutIsRefusedRatherThanIgnored() throws {
