@@ -69,10 +69,16 @@ indirect enum Normalizer: Sendable {
         switch self {
         case .nfc: return Normalizer.unicode(text) { $0.precomposedStringWithCanonicalMapping }
         case .nfd: return Normalizer.unicode(text) { $0.decomposedStringWithCanonicalMapping }
-        // Foundation's NFKC composes within each grapheme cluster of the input, so a spacing mark whose
-        // compatibility decomposition is a combining one stays apart ("ｶﾞ" gave カ + U+3099, not ガ): decompose,
-        // then compose the result, whose clusters join them.
-        case .nfkc: return Normalizer.unicode(text) { $0.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping }
+        case .nfkc:
+            // Foundation's NFKC composes within each grapheme cluster of the input, so a spacing mark whose
+            // compatibility decomposition is a combining one stays apart from the kana before it ("ｶﾞ" gave
+            // カ + U+3099, not ガ). Of all code points only the halfwidth voiced marks U+FF9E and U+FF9F start a
+            // cluster and decompose to a combining mark (U+0F73, U+0F75 and U+0F81 do too, but join the
+            // cluster before them); with one of them, decompose and then compose the whole result.
+            let twoPasses = text.contains { $0.value == 0xFF9E || $0.value == 0xFF9F }
+            return Normalizer.unicode(text) {
+                twoPasses ? $0.decomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping : $0.precomposedStringWithCompatibilityMapping
+            }
         case .nfkd: return Normalizer.unicode(text) { $0.decomposedStringWithCompatibilityMapping }
         case .lowercase: return Normalizer.lowercased(text)
         case .strip(let left, let right):
