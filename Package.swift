@@ -25,7 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // C libraries, touched only through these module maps and the CTesseraCodecs shim.
+        // C libraries, touched only through these module maps and the CTesseraCodecs and CTesseraUnicode shims.
         systemLibrary("CPNG", pkgConfig: "libpng", apt: ["libpng-dev"]),
         systemLibrary("CZlib", pkgConfig: "zlib", apt: ["zlib1g-dev"]),
         systemLibrary("CDeflate", pkgConfig: "libdeflate", apt: ["libdeflate-dev"]),
@@ -35,12 +35,15 @@ let package = Package(
         systemLibrary("CFFTW3f", pkgConfig: "fftw3f", apt: ["libfftw3-dev"]),
         systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: ["libopenblas-dev"]),
         systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
+        systemLibrary("CICU", pkgConfig: "icu-uc", apt: ["libicu-dev"]),
         .systemLibrary(name: "CMalloc", path: "Sources/CSystem/CMalloc"),
 
         // The C targets with code: libpng/libjpeg calls under setjmp (statuses and messages out), and
         // element-wise kernels built per instruction set (target_clones), which Swift cannot do.
         .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CZlib", "CDeflate", "CJPEG"]),
         .target(name: "CTesseraKernels"),
+        // Unicode normalization through ICU, under an unversioned name.
+        .target(name: "CTesseraUnicode", dependencies: ["CICU"]),
 
         // Pure Swift foundation: tensors, errors, JSON, durable files, safetensors.
         .target(name: "TesseraCore", dependencies: ["CCrypto", "CMalloc"]),
@@ -48,7 +51,7 @@ let package = Package(
         .target(name: "TesseraImage", dependencies: ["TesseraCore", "CTesseraCodecs", "CTesseraKernels"]),
 
         .target(name: "TesseraAudio", dependencies: ["TesseraCore", "CSndFile", "CSoxr", "CFFTW3f"]),
-        .target(name: "TesseraText", dependencies: ["TesseraCore"]),
+        .target(name: "TesseraText", dependencies: ["TesseraCore", "CTesseraUnicode"]),
         .target(name: "TesseraShards", dependencies: ["TesseraCore", "CTesseraKernels"]),
         // Training: OpenBLAS behind one small module; layers, losses and optimisers with hand-written passes.
         .target(name: "TesseraBLAS", dependencies: ["COpenBLAS"]),
