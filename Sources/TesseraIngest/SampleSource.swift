@@ -191,6 +191,7 @@ public enum SampleDiscovery {
     /// With several inputs, keys are prefixed as `keyPrefixes` says.
     public static func walk(_ inputs: [String], labelFromFolder: Bool, excluding: [String] = []) throws -> Discovery {
         var samples: [SampleSource] = []
+        var classLabels: [String: String] = [:]
         var errors: [IngestErrorRecord] = []
         var unknown: [String: Int] = [:]
         var files = 0
@@ -224,6 +225,7 @@ public enum SampleDiscovery {
                 }
                 // Files of one folder are grouped here; the groups go once the folder is done.
                 var groups: [String: SampleSource] = [:]
+                var classFiles: [String: String] = [:]
                 var duplicated = Set<String>()
                 var subfolders: [(String, String)] = []
                 for (name, isDirectory, validName) in entries where !name.hasPrefix(".") {
@@ -242,6 +244,12 @@ public enum SampleDiscovery {
                         continue
                     }
                     files += 1
+                    // WebDataset's class files (`cat01.cls` holding "3" or "cat") label their sample, unless
+                    // --label-from-folder labels by folder.
+                    if !isDirectory && !labelFromFolder && ext.lowercased() == "cls" {
+                        classFiles[String(name.dropLast(ext.count + 1))] = path
+                        continue
+                    }
                     guard let modality else {
                         unknown[ext.isEmpty ? "(none)" : "." + ext, default: 0] += 1
                         continue
@@ -265,6 +273,15 @@ public enum SampleDiscovery {
                 for stem in groups.keys.sorted() {
                     guard var sample = groups[stem], !duplicated.contains(stem) else { continue }
                     if labelFromFolder { sample.label = -1 }
+                    if let classFile = classFiles[stem] {
+                        do {
+                            classLabels[sample.key] = try readClassFile(classFile)
+                        } catch let error as TesseraError {
+                            errors.append(IngestErrorRecord(key: sample.key, path: classFile, modality: "", stage: "label",
+                                                            code: error.code, message: error.message))
+                            continue
+                        }
+                    }
                     samples.append(sample)
                 }
                 stack += subfolders.reversed()
@@ -276,8 +293,30 @@ public enum SampleDiscovery {
             labelNames = Array(Set(samples.map { labelName(of: $0.key) })).sorted()
             let ids = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
             for i in samples.indices { samples[i].label = ids[labelName(of: samples[i].key)] }
+        } else if !classLabels.isEmpty {
+            // Ids when every class file holds an integer, else names numbered in sorted order (as a manifest's).
+            let named = classLabels.values.contains { labelID($0) == nil }
+            labelNames = named ? Array(Set(classLabels.values)).sorted() : []
+            let ids = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+            for i in samples.indices {
+                guard let text = classLabels[samples[i].key] else { samples[i].label = -1; continue }
+                samples[i].label = named ? ids[text] : labelID(text)
+            }
         }
         return Discovery(samples: samples, errors: errors, unknownExtensions: unknown, filesSeen: files, labelNames: labelNames)
+    }
+
+    /// The label a `.cls` file holds: its text without surrounding whitespace, at most 1 kB, UTF-8; an integer
+    /// must be a non-negative id within Int32.
+    static func readClassFile(_ path: String) throws -> String {
+        let bytes = try FilePath.readAll(path, limit: 1024)
+        guard let text = String(validating: bytes, as: UTF8.self)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+            throw TesseraError(path: path, stage: .parse, code: "ingest.bad-label", "a .cls file must hold a class id or name in UTF-8 text")
+        }
+        if let id = labelID(text), id < 0 || id > Int(Int32.max) {
+            throw TesseraError(path: path, stage: .parse, code: "ingest.bad-label", "class id \(text) is not a non-negative 32-bit integer")
+        }
+        return text
     }
 
     /// The parent folder of a key ("cats/cat01" -> "cats"; top-level keys have label "").

@@ -24,7 +24,7 @@ struct IngestCommand: ParsableCommand {
     @Flag(name: .long, help: "Allow manifest paths outside the manifest's folder.")
     var allowOutsidePaths = false
 
-    @Flag(name: .long, help: "Label each sample by its parent folder's name (ids by sorted name).")
+    @Flag(name: .long, help: "Label each sample by its parent folder's name (ids by sorted name), not by its .cls file.")
     var labelFromFolder = false
 
     @Option(name: .long, help: "Modalities to keep, e.g. image,text (default: every one found).")

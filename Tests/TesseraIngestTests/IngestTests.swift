@@ -240,6 +240,45 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(manifest.inputs["unknown_extensions"]?.objectValue?.members.isEmpty ?? true)
     }
 
+    /// WebDataset's `.cls` files label their samples: ids when all hold integers, else class names numbered in
+    /// sorted order; a sample without one is unlabelled (-1); a damaged one fails its sample by name.
+    @Test func classFilesLabelTheirSamples() throws {
+        let folder = try temporaryFolder("cls")
+        let image = packageRoot + "/fixtures/digits/train/0_george_5.png"
+        for name in ["a", "b", "c", "d"] { try FileManager.default.copyItem(atPath: image, toPath: folder + "/\(name).png") }
+        try Data("3\n".utf8).write(to: URL(fileURLWithPath: folder + "/a.cls"))
+        try Data(" 7 ".utf8).write(to: URL(fileURLWithPath: folder + "/b.cls"))
+        try Data([0xFF, 0xFE, 0x00]).write(to: URL(fileURLWithPath: folder + "/d.cls"))
+        var config = IngestConfig()
+        config.inputs = [folder]
+        config.valFraction = 0
+        config.testFraction = 0
+        var out = try temporaryFolder()
+        #expect(try ingest(config, to: out).samplesWritten == 3)
+        let errors = try errorLines(out)
+        #expect(errors.count == 1 && errors[0].key == "d" && errors[0].code == "ingest.bad-label", "\(errors)")
+        func labels(_ out: String) throws -> [String: Int32] {
+            let manifest = try DatasetManifest.load(folder: out)
+            let shard = try SafetensorsFile(path: out + "/" + (manifest.split("train")?.shards.first?.file ?? ""))
+            let keys = try JSONValue.parse(Array((shard.metadata["keys"] ?? "").utf8)).arrayValue?.compactMap(\.stringValue) ?? []
+            return Dictionary(uniqueKeysWithValues: zip(keys, try shard.tensor("label").scalars(as: Int32.self)))
+        }
+        #expect(try labels(out) == ["a": 3, "b": 7, "c": -1])
+        #expect(try DatasetManifest.load(folder: out).tensor("label")?.extra["names"] == nil)
+        // Names: numbered in sorted order and listed in the schema.
+        try Data("tabby".utf8).write(to: URL(fileURLWithPath: folder + "/b.cls"))
+        try FileManager.default.removeItem(atPath: folder + "/d.cls")
+        out = try temporaryFolder()
+        #expect(try ingest(config, to: out).samplesWritten == 4)
+        #expect(try labels(out) == ["a": 0, "b": 1, "c": -1, "d": -1])
+        #expect(try DatasetManifest.load(folder: out).tensor("label")?.extra["names"] == .array([.string("3"), .string("tabby")]))
+        // --label-from-folder labels by folder; the class files are then only unknown files.
+        config.labelFromFolder = true
+        out = try temporaryFolder()
+        #expect(try ingest(config, to: out).samplesWritten == 4)
+        #expect(try DatasetManifest.load(folder: out).inputs["unknown_extensions"]?[".cls"]?.intValue == 2)
+    }
+
     @Test func csvAndJSONLManifestsWithLabelsAndSplits() throws {
         let folder = try temporaryFolder("list")
         try FileManager.default.createDirectory(atPath: folder + "/media", withIntermediateDirectories: true)
