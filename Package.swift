@@ -36,11 +36,12 @@ let package = Package(
         systemLibrary("COpenBLAS", pkgConfig: "openblas", apt: ["libopenblas-dev"]),
         systemLibrary("CCrypto", pkgConfig: "libcrypto", apt: ["libssl-dev"]),
         systemLibrary("CICU", pkgConfig: "icu-uc", apt: ["libicu-dev"]),
+        systemLibrary("CWebP", pkgConfig: "libwebpdemux", apt: ["libwebp-dev"]),
         .systemLibrary(name: "CMalloc", path: "Sources/CSystem/CMalloc"),
 
         // The C targets with code: libpng/libjpeg calls under setjmp (statuses and messages out), and
         // element-wise kernels built per instruction set (target_clones), which Swift cannot do.
-        .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CZlib", "CDeflate", "CJPEG"]),
+        .target(name: "CTesseraCodecs", dependencies: ["CPNG", "CZlib", "CDeflate", "CJPEG", "CWebP"]),
         .target(name: "CTesseraKernels"),
         // Unicode normalization through ICU, under an unversioned name.
         .target(name: "CTesseraUnicode", dependencies: ["CICU"]),

@@ -33,7 +33,7 @@ extension RawImage {
         return RawImage(width: width, height: height, components: 3, pixels: out)
     }
 
-    private func droppingAlpha() -> RawImage {
+    func droppingAlpha() -> RawImage {
         let colour = components - 1
         var out = [UInt8](repeating: 0, count: width * height * colour)
         let count = width * height

@@ -23,7 +23,7 @@ public struct ImageInfo: Sendable, Equatable {
 
     /// `JPEG 512x384 YCbCr, orientation 6, DCT 2/8 -> uint8 [3, 64, 64]`.
     public func summary(dtype: ImageConfig.OutputDType) -> String {
-        var text = "\(format == .png ? "PNG" : "JPEG") \(storedWidth)x\(storedHeight) \(colorModel)"
+        var text = "\(format.displayName) \(storedWidth)x\(storedHeight) \(colorModel)"
         text += ", orientation \(orientation)"
         if scaleNumerator != 8 { text += ", DCT \(scaleNumerator)/8" }
         text += " -> \(dtype.rawValue) [\(outputShape.map(String.init).joined(separator: ", "))]"
@@ -62,7 +62,7 @@ public enum ImageDecoding {
         guard bytes.count > 0 else { throw TesseraError(stage: .decode, code: "image.empty", "empty file, not an image") }
         guard let format = ImageFormat.sniff(bytes) else {
             let head = bytes.prefix(8).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined(separator: " ")
-            throw TesseraError(stage: .decode, code: "image.unknown-format", "not a PNG or JPEG file (starts with \(head))")
+            throw TesseraError(stage: .decode, code: "image.unknown-format", "not a PNG, JPEG or WebP file (starts with \(head))")
         }
         var decoded: RawImage
         var info: ImageInfo
@@ -91,6 +91,13 @@ public enum ImageDecoding {
             info = ImageInfo(format: .png, storedWidth: header.width, storedHeight: header.height, orientation: 1,
                              scaleNumerator: 8, colorModel: pngColorModel(header), outputShape: [],
                              acceptedDamage: result.problem, clippedSamples: result.clipped)
+        case .webp:
+            let header = try WebPDecoder.header(bytes)
+            try checkPixelLimit(header.width, header.height, config)
+            decoded = try WebPDecoder.decode(bytes, header: header)
+            let model = header.animated ? "animated (first frame)" : (header.lossless ? "lossless" : "lossy") + (header.hasAlpha ? " RGBA" : " RGB")
+            info = ImageInfo(format: .webp, storedWidth: header.width, storedHeight: header.height, orientation: 1,
+                             scaleNumerator: 8, colorModel: model, outputShape: [], acceptedDamage: nil, clippedSamples: 0)
         }
         let converted = decoded.converted(toChannels: config.channels, isCMYK: isCMYK, invertedCMYK: invertedCMYK,
                                           alpha: config.alpha, background: config.background)

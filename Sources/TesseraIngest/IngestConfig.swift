@@ -22,7 +22,7 @@ public enum Modality: String, Codable, Sendable, CaseIterable, Comparable {
     /// File extensions (lower case, no dot) that belong to each modality.
     public static func of(extension ext: String) -> Modality? {
         switch ext {
-        case "png", "jpg", "jpeg": return .image
+        case "png", "jpg", "jpeg", "webp": return .image
         case "wav", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "au", "caf", "w64": return .audio
         case "txt", "ids", "tokens": return .text
         default: return nil

@@ -34,7 +34,7 @@ public struct SampleSource: Sendable, Equatable {
     /// The extensions a walk recognises, in lower case; a file's extension is stored as its index + 1 here
     /// (+ `upperCase` when spelt all upper case, as cameras do), 0 for no file.
     static let extensions = ["png", "jpg", "jpeg", "wav", "flac", "ogg", "aif", "aiff", "txt", "ids", "tokens",
-                             "oga", "opus", "mp3", "aifc", "au", "caf", "w64"]
+                             "oga", "opus", "mp3", "aifc", "au", "caf", "w64", "webp"]
     private static let upperCase: UInt8 = 0x80
     private static let noLabel = Int32.min
     private static let splits = ["train", "val", "test"]

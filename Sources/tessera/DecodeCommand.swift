@@ -11,7 +11,7 @@ struct DecodeCommand: ParsableCommand {
         abstract: "Decode one media file into tensors exactly as ingest would, and describe it."
     )
 
-    @Argument(help: "An image (PNG/JPEG) or audio file (anything libsndfile reads), recognised by content, or text (.txt) or token ids (.ids, .tokens).")
+    @Argument(help: "An image (PNG, JPEG, WebP) or audio file (anything libsndfile reads), recognised by content, or text (.txt) or token ids (.ids, .tokens).")
     var path: String
 
     @Option(name: .long, help: "Write the tensors to this safetensors file.")
@@ -83,7 +83,7 @@ struct DecodeCommand: ParsableCommand {
 
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
 
-/// The modality of a file: text by its extension (text has no signature); images by content (PNG/JPEG
+/// The modality of a file: text by its extension (text has no signature); images by content (PNG/JPEG/WebP
 /// signatures) or extension; anything else is offered to libsndfile, which recognises audio by content.
 enum MediaKind {
     case image, audio, text

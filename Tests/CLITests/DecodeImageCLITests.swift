@@ -37,7 +37,7 @@ import TesseraTestSupport
         let result = try tessera(["decode", fake])
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
-        #expect(result.stderr == "tessera: \(fake): not a PNG or JPEG file (starts with 68 65 6c 6c 6f)\n")
+        #expect(result.stderr == "tessera: \(fake): not a PNG, JPEG or WebP file (starts with 68 65 6c 6c 6f)\n")
         let corrupt = try tessera(["decode", images + "pngsuite/xcsn0g01.png"])
         #expect(corrupt.status == 1)
         #expect(corrupt.stderr == "tessera: \(images)pngsuite/xcsn0g01.png: corrupt PNG: IDAT: CRC error\n")

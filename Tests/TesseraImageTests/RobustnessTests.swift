@@ -11,6 +11,7 @@ import TesseraCore
         "jpeg/jpeg_libjpeg_turbo/testorig.jpg", "jpeg/jpeg_libjpeg_turbo/testimgp.jpg",
         "jpeg/jpeg_libjpeg_turbo/testimgari.jpg", "jpeg/jpeg_pillow_tests/pil_sample_cmyk.jpg",
         "jpeg/jpeg_pillow_tests/hopper_orientation_6.jpg", "jpeg/jpeg_libjpeg_turbo/testimggray.jpg",
+        "webp/chelsea-lossy.webp", "webp/alpha-lossless.webp", "webp/animated.webp",
     ]
 
     /// One seeded mutation: truncation, flipped bytes, a random run, an insertion or a deletion.

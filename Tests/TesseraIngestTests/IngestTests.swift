@@ -222,13 +222,14 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
     }
 
     /// A walked folder takes every audio container libsndfile reads by its usual extension: MP3 and Ogg Opus
-    /// (as Common Voice and others ship speech) beside WAV and FLAC.
-    @Test func compressedAudioIsFoundAndDecoded() throws {
+    /// (as Common Voice and others ship speech) beside WAV and FLAC; and WebP images.
+    @Test func compressedMediaIsFoundAndDecoded() throws {
         let folder = try temporaryFolder("compressed")
         let derived = packageRoot + "/fixtures/audio/derived/"
         for (source, name) in [("3_jackson_12.mp3", "a.mp3"), ("3_jackson_12.opus", "b.opus"), ("3_jackson_12.flac", "c.flac"), ("bass.ogg", "d.oga")] {
             try FileManager.default.copyItem(atPath: derived + source, toPath: folder + "/" + name)
         }
+        try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/images/webp/chelsea-lossy.webp", toPath: folder + "/a.webp")
         var config = IngestConfig()
         config.inputs = [folder]
         let out = try temporaryFolder()
@@ -237,6 +238,7 @@ func errorLines(_ out: String) throws -> [IngestErrorRecord] {
         #expect(summary.samplesWritten == 4, "\(errors)")
         let manifest = try DatasetManifest.load(folder: out)
         #expect(manifest.statistics["presence"]?["audio"]?.intValue == 4)
+        #expect(manifest.statistics["presence"]?["image"]?.intValue == 1)
         #expect(manifest.inputs["unknown_extensions"]?.objectValue?.members.isEmpty ?? true)
     }
 

@@ -1,4 +1,4 @@
-// CTesseraCodecs: the only code in Tessera that calls libpng and libjpeg, and the only code that uses
+// CTesseraCodecs: the only code in Tessera that calls libpng, libjpeg and libwebp, and the only code that uses
 // setjmp/longjmp. Both libraries report fatal errors by jumping (libjpeg's default handler even calls
 // exit()); no jump may cross a Swift frame, so every library call sits inside one C function per
 // operation that sets its own jump target, and returns a status plus the library's own message.
@@ -115,6 +115,25 @@ int CTesseraCodecs_png_plain_decode(const uint8_t *data, size_t size);
 /// is a malloc'd buffer of `*output_size` bytes that the caller frees with CTesseraCodecs_free.
 int CTesseraCodecs_png_encode(const uint8_t *pixels, int width, int height, int components, size_t stride,
                               uint8_t **output, size_t *output_size, char *message, size_t message_capacity);
+
+// ---- WebP -----------------------------------------------------------------------------------------
+
+/// What a WebP file's header says.
+typedef struct {
+    int width, height;            ///< canvas size in pixels
+    int has_alpha;                ///< an alpha channel (or an animation, whose canvas may be transparent)
+    int animated;                 ///< an animation: the first frame is what decoding gives, as Pillow does
+    int lossless;                 ///< VP8L rather than VP8 (for a still image)
+} CTesseraCodecs_webp_header;
+
+/// Reads the header without decoding (libwebp's WebPGetFeatures): the size to check before allocating.
+int CTesseraCodecs_webp_read_header(const uint8_t *data, size_t size, CTesseraCodecs_webp_header *header,
+                                    char *message, size_t message_capacity);
+
+/// Decodes the first frame onto an RGBA canvas of `header.width * header.height * 4` bytes, through libwebp's
+/// animation decoder for every file (still or animated), as Pillow decodes WebP.
+int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, uint8_t *rgba, size_t capacity,
+                               char *message, size_t message_capacity);
 
 /// Frees memory returned by this module.
 void CTesseraCodecs_free(void *pointer);
