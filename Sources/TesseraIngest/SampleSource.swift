@@ -276,9 +276,10 @@ public enum SampleDiscovery {
                     if let classFile = classFiles[stem] {
                         do {
                             classLabels[sample.key] = try readClassFile(classFile)
-                        } catch let error as TesseraError {
+                        } catch {
+                            let failure = error.asTesseraError(path: classFile, stage: .parse)
                             errors.append(IngestErrorRecord(key: sample.key, path: classFile, modality: "", stage: "label",
-                                                            code: error.code, message: error.message))
+                                                            code: failure.code, message: failure.message))
                             continue
                         }
                     }
