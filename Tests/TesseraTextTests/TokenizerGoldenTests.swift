@@ -17,16 +17,26 @@ let textSamples: [String] = {
     return samples
 }()
 
-let tokenizerNames: [String] = {
+/// The tokenizers of a golden set's listing (goldens.json, goldens-more.json).
+func listedTokenizers(_ file: String) -> [String] {
     struct List: Decodable { let tokenizers: [String] }
-    guard let data = FileManager.default.contents(atPath: textFixtures + "goldens.json"),
+    guard let data = FileManager.default.contents(atPath: textFixtures + file),
           let list = try? JSONDecoder().decode(List.self, from: data) else { return [] }
     return list.tokenizers
-}()
+}
 
-/// Exact ids against Hugging Face `tokenizers` (tools/fixtures/make_text_goldens.py) on every sample.
+/// Every fixture tokenizer: make_text_goldens.py's, then make_more_tokenizer_goldens.py's.
+let tokenizerNames = listedTokenizers("goldens.json") + listedTokenizers("goldens-more.json")
+
+/// Exact ids against Hugging Face `tokenizers` (tools/fixtures/make_text_goldens.py and
+/// make_more_tokenizer_goldens.py) on every sample.
 @Suite struct TokenizerGoldenTests {
-    static let goldens = try? SafetensorsFile(path: textFixtures + "goldens.safetensors")
+    static let mainGoldens = try? SafetensorsFile(path: textFixtures + "goldens.safetensors")
+    static let moreGoldens = try? SafetensorsFile(path: textFixtures + "goldens-more.safetensors")
+    static let moreNames = Set(listedTokenizers("goldens-more.json"))
+
+    /// The golden file that holds a tokenizer's entries.
+    static func goldens(_ name: String) -> SafetensorsFile? { moreNames.contains(name) ? moreGoldens : mainGoldens }
 
     @Test func fixturesArePresent() {
         #expect(textSamples.count >= 2000)
@@ -36,7 +46,7 @@ let tokenizerNames: [String] = {
     @Test(arguments: tokenizerNames)
     func idsEqualTokenizers(_ name: String) throws {
         let tokenizer = try Tokenizer(path: textFixtures + "tokenizers/\(name).json")
-        let goldens = try #require(TokenizerGoldenTests.goldens)
+        let goldens = try #require(TokenizerGoldenTests.goldens(name))
         for mode in ["plain", "special"] {
             guard goldens.entry("\(name)|\(mode)|ids") != nil else { continue }
             let ids = try goldens.tensor("\(name)|\(mode)|ids").scalars(as: UInt16.self)
@@ -63,7 +73,7 @@ let tokenizerNames: [String] = {
 
     /// The tokenizers whose goldens hold their `Precompiled` normalizer's own output
     /// (tools/fixtures/make_more_tokenizer_goldens.py).
-    static let precompiledNames = tokenizerNames.filter { goldens?.entry("\($0)|normalized|utf8") != nil }
+    static let precompiledNames = tokenizerNames.filter { goldens($0)?.entry("\($0)|normalized|utf8") != nil }
 
     @Test func laterTokenizersAreCovered() {
         #expect(TokenizerGoldenTests.precompiledNames.count >= 2)
@@ -83,7 +93,7 @@ let tokenizerNames: [String] = {
     @Test(arguments: precompiledNames)
     func precompiledNormalizerEqualsTokenizers(_ name: String) throws {
         let charsmap = try PrecompiledCharsmap(base64: try PrecompiledCharsmapTests.charsmapText(ofTokenizer: name))
-        let goldens = try #require(TokenizerGoldenTests.goldens)
+        let goldens = try #require(TokenizerGoldenTests.goldens(name))
         let extra = TokenizerGoldenTests.precompiledSamples
         #expect(extra.count >= 40)
         let utf8 = try goldens.tensor("\(name)|normalized|utf8").scalars(as: UInt8.self)
@@ -95,11 +105,11 @@ let tokenizerNames: [String] = {
     }
 
     /// The tokenizers with goldens for the extra samples.
-    static let extraNames = tokenizerNames.filter { goldens?.entry("\($0)|extra|ids") != nil }
+    static let extraNames = tokenizerNames.filter { goldens($0)?.entry("\($0)|extra|ids") != nil }
 
     @Test(arguments: extraNames)
     func extraSamplesEqualTokenizers(_ name: String) throws {
-        let goldens = try #require(TokenizerGoldenTests.goldens)
+        let goldens = try #require(TokenizerGoldenTests.goldens(name))
         let tokenizer = try Tokenizer(path: textFixtures + "tokenizers/\(name).json")
         let ids = try goldens.tensor("\(name)|extra|ids").scalars(as: UInt16.self)
         let offsets = try goldens.tensor("\(name)|extra|offsets").scalars(as: Int32.self)
