@@ -1,5 +1,5 @@
 // Normalizers of tokenizer.json, applied as the `tokenizers` library applies them.
-import CTesseraUnicode
+internal import CTesseraUnicode
 import Foundation
 import TesseraCore
 
@@ -156,6 +156,9 @@ indirect enum Normalizer: Sendable {
     /// out of canonical order (68 of 20,000 random strings of marks, kana and jamo differed from Python's NFKD).
     static func unicode(_ text: Scalars, _ form: Int) -> Scalars {
         if text.allSatisfy({ $0.value < 0x80 }) { return text }
+        // ICU counts in Int32; text files are at most 256 MiB (TextConfig), so only a caller of the library
+        // with a larger string gets here, and gets its text back as it is rather than a trap.
+        guard text.count <= 1 << 28 else { return text }
         var source: [UInt16] = []
         source.reserveCapacity(text.count + 8)
         for c in text {

@@ -52,6 +52,7 @@ public struct TextConfig: Codable, Sendable, Equatable {
         guard length >= 1 && length <= 1 << 20 else { throw fail("--text-length must be 1...1048576") }
         if let padID, padID < 0 || padID > Int(Int32.max) { throw fail("--pad-id must be a non-negative 32-bit id") }
         if let vocabularySize, vocabularySize < 1 { throw fail("--text-vocab-size must be positive") }
-        guard maxFileBytes > 0 else { throw fail("the text size limit must be positive") }
+        // ICU's normalization counts in Int32 UTF-16 units, and an output may be several times its input.
+        guard maxFileBytes > 0 && maxFileBytes <= 1 << 28 else { throw fail("the text size limit must be 1 byte to 256 MiB") }
     }
 }

@@ -115,7 +115,7 @@ private func w1Variant(_ edit: (inout [String: Any]) -> Void) throws -> [UInt8] 
         config.length = 5
         config.addSpecial = true
         let encoder = try TextEncoder(config: config)
-        let all = try #require(try Tokenizer(path: config.tokenizer ?? "")).encode("one two three four five six", addSpecial: false)
+        let all = try Tokenizer(path: config.tokenizer ?? "").encode("one two three four five six", addSpecial: false)
         let right = try encoder.encode(utf8: Array("one two three four five six".utf8))
         #expect(try right.ids.scalars(as: Int32.self) == [2] + all.prefix(3) + [3])
         #expect(right.untruncatedLength == all.count + 2)
