@@ -72,7 +72,7 @@ public enum TrainOutcome: Sendable, Equatable {
 }
 
 /// SIGINT/SIGTERM: the first asks the loop to save and stop; a second ends the process at once, unless it
-/// comes within `duplicateWindow` of the first. Those are one request delivered twice: `timeout`, for one,
+/// comes within `duplicateWindowNanos` (half a second) of the first. Those are one request delivered twice: `timeout`, for one,
 /// signals the process and then its process group, and the run used to die at the second without saving
 /// (2 of 6 tries here), keeping an older checkpoint.
 public enum Interruption {

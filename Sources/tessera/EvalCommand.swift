@@ -82,7 +82,7 @@ struct EncodeCommand: ParsableCommand {
             let mask = (0..<codes.count).map { codes.hasInput($0) ? UInt8(1) : 0 }
             tensors.append(("mask", try Tensor(shape: [codes.count], scalars: mask)))
             if let labels = codes.labels { tensors.append(("label", try Tensor(shape: [codes.count], scalars: labels))) }
-            // The keys as tensors, which any split's can fill: key i is key_bytes[key_offsets[i]..<key_offsets[i + 1]] (UTF-8).
+            // The keys as tensors, which hold any number of them: key i is key_bytes[key_offsets[i]..<key_offsets[i + 1]] (UTF-8).
             // The metadata's JSON list is a convenience while it is small, since safetensors headers stop at 100 MB.
             let keyBytes = codes.keys.flatMap { Array($0.utf8) }
             var keyOffsets: [Int64] = [0]
