@@ -3,7 +3,6 @@
 #include "CTesseraCodecs.h"
 #include "message.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
@@ -37,7 +36,7 @@ int CTesseraCodecs_webp_read_header(const uint8_t *data, size_t size, CTesseraCo
     return CTesseraCodecs_ok;
 }
 
-int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, uint8_t *rgba, size_t capacity,
+int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, int width, int height, uint8_t *rgba,
                                char *message, size_t message_capacity) {
     WebPAnimDecoderOptions options;
     if (!WebPAnimDecoderOptionsInit(&options)) {
@@ -59,8 +58,8 @@ int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, uint8_t *rgba, 
     if (!WebPAnimDecoderGetInfo(decoder, &info)) {
         ctc_message(message, message_capacity, "cannot read the WebP canvas");
         result = CTesseraCodecs_error;
-    } else if ((size_t)info.canvas_width * info.canvas_height * 4 > capacity) {
-        ctc_message(message, message_capacity, "the WebP canvas is larger than its header said");
+    } else if ((int)info.canvas_width != width || (int)info.canvas_height != height) {
+        ctc_message(message, message_capacity, "the WebP canvas is not the size its header says");
         result = CTesseraCodecs_error;
     } else if (!WebPAnimDecoderGetNext(decoder, &frame, &timestamp) || frame == NULL) {
         ctc_message(message, message_capacity, "the WebP image data is corrupt or truncated");

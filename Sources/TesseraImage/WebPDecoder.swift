@@ -30,8 +30,8 @@ enum WebPDecoder {
         var message = [CChar](repeating: 0, count: 256)
         let status = rgba.withUnsafeMutableBufferPointer { pixels in
             message.withUnsafeMutableBufferPointer {
-                CTesseraCodecs_webp_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, pixels.baseAddress, pixels.count,
-                                           $0.baseAddress, $0.count)
+                CTesseraCodecs_webp_decode(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, Int32(header.width),
+                                           Int32(header.height), pixels.baseAddress, $0.baseAddress, $0.count)
             }
         }
         guard status == CodecStatus.ok.rawValue else { throw error(message, status: status) }

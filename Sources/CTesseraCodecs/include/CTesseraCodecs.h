@@ -130,9 +130,10 @@ typedef struct {
 int CTesseraCodecs_webp_read_header(const uint8_t *data, size_t size, CTesseraCodecs_webp_header *header,
                                     char *message, size_t message_capacity);
 
-/// Decodes the first frame onto an RGBA canvas of `header.width * header.height * 4` bytes, through libwebp's
-/// animation decoder for every file (still or animated), as Pillow decodes WebP.
-int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, uint8_t *rgba, size_t capacity,
+/// Decodes the first frame onto an RGBA canvas of `width * height * 4` bytes (the header's size; another
+/// canvas size is an error), through libwebp's animation decoder for every file (still or animated), as
+/// Pillow decodes WebP.
+int CTesseraCodecs_webp_decode(const uint8_t *data, size_t size, int width, int height, uint8_t *rgba,
                                char *message, size_t message_capacity);
 
 /// Frees memory returned by this module.
