@@ -291,14 +291,14 @@ public enum SampleDiscovery {
         samples.sort { $0.key < $1.key }
         var labelNames: [String] = []
         if labelFromFolder {
-            labelNames = Array(Set(samples.map { labelName(of: $0.key) })).sorted()
-            let ids = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+            let ids: [String: Int]
+            (labelNames, ids) = numbered(samples.map { labelName(of: $0.key) })
             for i in samples.indices { samples[i].label = ids[labelName(of: samples[i].key)] }
         } else if !classLabels.isEmpty {
             // Ids when every class file holds an integer, else names numbered in sorted order (as a manifest's).
             let named = classLabels.values.contains { labelID($0) == nil }
-            labelNames = named ? Array(Set(classLabels.values)).sorted() : []
-            let ids = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+            let ids: [String: Int]
+            (labelNames, ids) = named ? numbered(classLabels.values) : ([], [:])
             for i in samples.indices {
                 guard let text = classLabels[samples[i].key] else { samples[i].label = -1; continue }
                 samples[i].label = named ? ids[text] : labelID(text)
@@ -318,6 +318,12 @@ public enum SampleDiscovery {
             throw TesseraError(path: path, stage: .parse, code: "ingest.bad-label", "class id \(text) is not a non-negative 32-bit integer")
         }
         return text
+    }
+
+    /// Class names, distinct and sorted, and the id of each (its place in that order).
+    static func numbered(_ names: some Sequence<String>) -> (names: [String], ids: [String: Int]) {
+        let sorted = Array(Set(names)).sorted()
+        return (sorted, Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1, $0) }))
     }
 
     /// The parent folder of a key ("cats/cat01" -> "cats"; top-level keys have label "").
@@ -388,8 +394,7 @@ public enum SampleDiscovery {
         // every label is a name, numbered in sorted order and listed in the schema (as --label-from-folder does).
         let given = rows.compactMap { row in row["label"].flatMap { $0.isEmpty ? nil : $0 } }
         let namedLabels = given.contains { Self.labelID($0) == nil }
-        var labelNames = namedLabels ? Array(Set(given)).sorted() : []
-        let labelIDs = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+        var (labelNames, labelIDs) = namedLabels ? numbered(given) : ([], [:])
         for (n, row) in rows.enumerated() {
             guard let key = row["key"], !key.isEmpty else {
                 throw TesseraError(path: path, stage: .parse, code: "ingest.bad-manifest", "row \(n + 1) has no key")
@@ -434,8 +439,8 @@ public enum SampleDiscovery {
             func folderName(_ s: SampleSource) -> String? {
                 s.modalities.compactMap { s.path($0) }.sorted().first.map { FilePath.split(FilePath.split($0).folder).name }
             }
-            labelNames = Array(Set(samples.compactMap(folderName))).sorted()
-            let ids = Dictionary(uniqueKeysWithValues: labelNames.enumerated().map { ($1, $0) })
+            let ids: [String: Int]
+            (labelNames, ids) = numbered(samples.compactMap(folderName))
             for i in samples.indices { samples[i].label = folderName(samples[i]).flatMap { ids[$0] } }
         }
         return Discovery(samples: samples, errors: errors, unknownExtensions: [:], filesSeen: files, labelNames: labelNames)
