@@ -346,15 +346,15 @@ public final class IngestRunner {
                                "one sample's \(large.name) \(large.shape) would take \(byteCount(Double(large.sampleBytes))); a dataset holds at most 1 GiB "
                                + "per tensor and sample: choose smaller sizes")
         }
-        let budget = SystemCall.physicalMemoryBytes / 2
+        let limit = MemoryLimit.current() ?? MemoryLimit(bytes: 1 << 34, source: "assumed: the system does not say")
+        let budget = limit.bytes / 2
         let fitting = budget / sampleBytes - config.shardSize
         let window = min(max(64, jobs * 32), fitting)
         guard window >= 2 * jobs else {
             let held = Double(config.shardSize + 2 * jobs) * Double(sampleBytes)
             throw TesseraError(stage: .config, code: "ingest.too-large",
                                "a shard of \(config.shardSize) samples of \(byteCount(Double(sampleBytes))) each (\(shapes)), with \(2 * jobs) more being decoded, "
-                               + "would hold \(byteCount(held)) in memory, over half of this machine's "
-                               + "\(byteCount(Double(SystemCall.physicalMemoryBytes))): lower --shard-size or the sizes")
+                               + "would hold \(byteCount(held)) in memory, over half of the \(byteCount(Double(limit.bytes))) this process may use (\(limit.source)): lower --shard-size or the sizes")
         }
         return window
     }

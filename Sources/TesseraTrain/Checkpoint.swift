@@ -32,15 +32,6 @@ public enum Checkpoint {
     /// the fingerprint of the train split it was trained on (`trainData(_:)`).
     public static func save(model: JointModel, optimizer: Optimizer<Float>?, state: CheckpointState, trainConfig: JSONValue, trainData: String? = nil,
                             to path: String) throws {
-        var tensors = try model.params.tensors()
-        if let optimizer {
-            for entry in model.params.entries {
-                let first = Array(UnsafeBufferPointer(start: optimizer.first + entry.ref.offset, count: entry.ref.count))
-                let second = Array(UnsafeBufferPointer(start: optimizer.second + entry.ref.offset, count: entry.ref.count))
-                tensors.append(("optimizer.first." + entry.name, try Tensor(shape: entry.shape, scalars: first)))
-                tensors.append(("optimizer.second." + entry.name, try Tensor(shape: entry.shape, scalars: second)))
-            }
-        }
         var metadata = [
             "format": formatName, "format_version": "1",
             "step": String(state.step), "epoch": String(state.position.epoch), "sample": String(state.position.sample),
@@ -48,7 +39,32 @@ public enum Checkpoint {
             "model": model.spec.json.serialized(), "train": trainConfig.serialized(), "inputs": model.inputShapes.serialized(),
         ]
         if let trainData { metadata["train_data"] = trainData }
-        _ = try SafetensorsWriter.write(tensors, metadata: metadata, to: path)
+        try write(model: model, optimizer: optimizer, metadata: metadata, to: path)
+    }
+
+    /// Writes the weights alone (`weights.safetensors`): a file to load into the PyTorch twin or `--init`.
+    public static func saveWeights(model: JointModel, to path: String) throws {
+        try write(model: model, optimizer: nil, metadata: ["format": "tessera-weights", "model": model.spec.json.serialized(),
+                                                           "inputs": model.inputShapes.serialized()], to: path)
+    }
+
+    /// Writes the parameters (and the optimiser's moments) straight from the model's and the optimiser's
+    /// buffers: copies of them would double the memory a large model needs, at every checkpoint.
+    private static func write(model: JointModel, optimizer: Optimizer<Float>?, metadata: [String: String], to path: String) throws {
+        var tensors: [(name: String, dtype: DType, shape: [Int])] = []
+        var bytes: [UnsafeRawBufferPointer] = []
+        func add(_ name: String, _ entry: ParameterSet<Float>.Entry, from buffer: UnsafeMutablePointer<Float>) {
+            tensors.append((name, .float32, entry.shape))
+            bytes.append(UnsafeRawBufferPointer(start: buffer + entry.ref.offset, count: entry.ref.count * MemoryLayout<Float>.stride))
+        }
+        for entry in model.params.entries { add(entry.name, entry, from: model.params.values) }
+        if let optimizer {
+            for entry in model.params.entries {
+                add("optimizer.first." + entry.name, entry, from: optimizer.first)
+                add("optimizer.second." + entry.name, entry, from: optimizer.second)
+            }
+        }
+        try SafetensorsWriter.write(borrowing: tensors, bytes: bytes, metadata: metadata, to: path)
     }
 
     /// A checkpoint (or a plain weights file) read back.

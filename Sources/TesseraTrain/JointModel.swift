@@ -288,12 +288,12 @@ public final class JointModel {
         self.branches = branches
         alignSum = spec.align > 0 ? arena.reserve(maxBatch * spec.code) : nil
         // Parameters, their gradients and Adam's two moments, then the activations: refused before any of it
-        // is allocated when it cannot fit in this machine's memory.
+        // is allocated when it cannot fit in the memory this process may take (the machine's, or less under
+        // `ulimit` or a container's limit, where an allocation failure would crash the process instead).
         let needed = (Double(params.count) * 4 + Double(arena.count)) * Double(MemoryLayout<Float>.stride)
-        let memory = Double(SystemCall.physicalMemoryBytes)
-        if memory > 0 && needed > memory {
+        if let limit = MemoryLimit.current(), needed > Double(limit.bytes) {
             throw fail("the model needs \(byteCount(needed)) (\(params.count) parameters with their gradients and Adam's moments, and the activations "
-                       + "of a batch of \(maxBatch)); this machine has \(byteCount(memory))")
+                       + "of a batch of \(maxBatch)); \(limit.description)")
         }
         params.finalize()
         arena.finalize()

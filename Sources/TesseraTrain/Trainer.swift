@@ -370,9 +370,7 @@ public final class Trainer {
         phaseSeconds = zip(PhaseClock.names, phaseTotals).map { ($0, $1) }
         guard finishing else { return .finished(step: step) }
         try saveCheckpoint()
-        _ = try SafetensorsWriter.write(try model.params.tensors(), metadata: ["format": "tessera-weights", "model": model.spec.json.serialized(),
-                                                                                 "inputs": model.inputShapes.serialized()],
-                                        to: FilePath.join(options.output, Trainer.weightsFile))
+        try Checkpoint.saveWeights(model: model, to: FilePath.join(options.output, Trainer.weightsFile))
         return .finished(step: step)
     }
 

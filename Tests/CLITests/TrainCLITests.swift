@@ -341,6 +341,22 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
     }
 
+    /// A model that cannot fit in the memory this process may take (here `ulimit -v`, as a shell, a batch
+    /// scheduler or a container may set it) is refused before anything is allocated, naming the bound;
+    /// before, the allocation failed and the process crashed.
+    @Test func aModelOverTheProcessMemoryLimitIsRefused() throws {
+        let images = try Self.ingestCorpus(["--manifest", "fixtures/digits/triad.csv", "--modalities", "image", "--image-size", "32"])
+        let out = try temporaryFolder("memory-limit")
+        let model = out + "/model.json"
+        // 1.2G parameters: about 18 GiB with gradients and Adam's moments.
+        try #"{"format": "tessera-model", "fusion": "none", "code": 200000, "modalities": {"image": {"encoder": ["flatten", {"linear": 200000}], "#
+            .appending(#""decoder": [{"linear": 3072}, {"reshape": [3, 32, 32]}]}}}"#).write(toFile: model, atomically: true, encoding: .utf8)
+        let command = "ulimit -v 4000000 && exec '\(trainingBinary)' train '\(images)' --out '\(out)/run' --model '\(model)' --steps 1 --quiet"
+        let result = try tessera(["-c", command], binary: "/bin/sh")
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("the model needs 18.4 GiB") && result.stderr.contains("(the address-space limit, ulimit -v)"), "\(result.stderr)")
+    }
+
     @Test func badRequestsAreClearErrors() throws {
         let dataset = try Self.digits()
         let out = try temporaryFolder("bad")

@@ -102,6 +102,20 @@ public enum SafetensorsWriter {
     /// without copying them into tensors first). `bytes[i]` must hold exactly the bytes of `tensors[i]`.
     public static func writeWithDigest(borrowing tensors: [(name: String, dtype: DType, shape: [Int])], bytes: [UnsafeRawBufferPointer],
                                        metadata: [String: String] = [:], to path: String) throws -> (bytes: Int, sha256: String) {
+        let written = try write(entries(borrowing: tensors, bytes: bytes), metadata: metadata, to: path, hashing: true) { index, sink in try sink(bytes[index]) }
+        return (written.bytes, written.sha256 ?? "")
+    }
+
+    /// As `write`, for tensors whose bytes live elsewhere (a model's parameter buffers: a checkpoint then
+    /// needs no second copy of the weights in memory). Returns the number of bytes written.
+    @discardableResult
+    public static func write(borrowing tensors: [(name: String, dtype: DType, shape: [Int])], bytes: [UnsafeRawBufferPointer],
+                             metadata: [String: String] = [:], to path: String) throws -> Int {
+        try write(entries(borrowing: tensors, bytes: bytes), metadata: metadata, to: path, hashing: false) { index, sink in try sink(bytes[index]) }.bytes
+    }
+
+    /// What the header records of borrowed tensors, each checked against its bytes.
+    private static func entries(borrowing tensors: [(name: String, dtype: DType, shape: [Int])], bytes: [UnsafeRawBufferPointer]) throws -> [Entry] {
         var entries: [Entry] = []
         for (i, tensor) in tensors.enumerated() {
             let count = tensor.shape.reduce(tensor.dtype.byteSize, *)
@@ -111,8 +125,7 @@ public enum SafetensorsWriter {
             }
             entries.append(Entry(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, byteCount: count))
         }
-        let written = try write(entries, metadata: metadata, to: path, hashing: true) { index, sink in try sink(bytes[index]) }
-        return (written.bytes, written.sha256 ?? "")
+        return entries
     }
 
     /// Writes the header of `entries`, then each entry's bytes (handed to `sink` by `bytesOf`) in layout order.
