@@ -180,7 +180,7 @@ func tinyModel(fusion: String = "concat") throws -> ModelSpec {
             (#""image": {"encoder": ["flatten", {"linear": 8}], "decoder": [{"linear": 48}, {"reshape": [3, 4, 4]}, {"conv_transpose2d": {"out": 3, "kernel": 16777216, "stride": 16777216}}]}"#, "the output would be too large"),
             (#""image": {"encoder": ["flatten", {"linear": 8}], "decoder": [{"linear": 3072}, {"reshape": [16777216, 16777216, 16777216, 3]}]}"#, "cannot reshape"),
             (text, "the embedding table would be too large"),
-            (#""image": {"encoder": ["flatten", \#(huge)], "decoder": \#(decoder)}"#, "this machine has"),
+            (#""image": {"encoder": ["flatten", \#(huge)], "decoder": \#(decoder)}"#, "this process may use at most"),
         ]
         for (modalities, message) in cases {
             let spec = try ModelSpec.parse(try JSONValue.parse("{\"modalities\": {\(modalities)}}"), source: "test")
