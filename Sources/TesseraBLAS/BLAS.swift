@@ -52,8 +52,9 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Sets how many threads OpenBLAS uses (`openblas_set_num_threads`). Training sets it once from
-    /// `--threads`; ingest keeps it at 1 so it does not compete with the decoders.
+    /// Sets how many threads OpenBLAS uses (`openblas_set_num_threads`). The engine keeps it at 1 and
+    /// splits products over its own threads (`EngineThreads.configure`), ingest keeps it at 1 so it does
+    /// not compete with the decoders, and the benches raise it to time OpenBLAS's own threading.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
     }

@@ -45,9 +45,12 @@ public struct EngineBench {
         return best
     }
 
-    /// Plain sgemm on the given shapes (random operands, beta 0), seconds for the whole list.
-    static func sgemmSeconds(_ shapes: [GemmShape], minSeconds: Double) -> Double {
+    /// Plain sgemm on the given shapes (random operands, beta 0) on `threads` OpenBLAS threads, seconds for
+    /// the whole list. OpenBLAS goes back to one thread after, as the engine runs it.
+    static func sgemmSeconds(_ shapes: [GemmShape], threads: Int, minSeconds: Double) -> Double {
         guard !shapes.isEmpty else { return 0 }
+        BLAS.setThreads(threads)
+        defer { BLAS.setThreads(1) }
         var rng = SeededRandom(seed: 1)
         let operands = shapes.map { shape -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) in
             func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -167,14 +170,14 @@ public struct EngineBench {
         let (rows, cleanup) = w2Rows(params, buffers, arena)
         defer { cleanup() }
         let shapes = rows.flatMap { $0.forwardGemms + $0.backwardGemms }
-        return (Self.sgemmSeconds(shapes, minSeconds: minSeconds), shapes.reduce(0) { $0 + $1.flops } / 1e9)
+        return (Self.sgemmSeconds(shapes, threads: threads, minSeconds: minSeconds), shapes.reduce(0) { $0 + $1.flops } / 1e9)
     }
 
     public func run(log: (String) -> Void) throws -> [String] {
         EngineThreads.configure(threads)
         let load = BackgroundLoad()
         var lines: [String] = []
-        lines.append("tessera bench engine: W2 layers at batch \(batch), \(threads) threads (OpenBLAS \(BLAS.coreName), \(BLAS.threads) threads); \(machineDescription())")
+        lines.append("tessera bench engine: W2 layers at batch \(batch), \(threads) threads (OpenBLAS \(BLAS.coreName); the sgemm column on \(threads) OpenBLAS threads); \(machineDescription())")
 
         let params = ParameterSet<Float>()
         let buffers = Buffers()
@@ -193,7 +196,7 @@ public struct EngineBench {
             for (pass, body, shapes) in [("forward", row.forward, row.forwardGemms), ("backward", row.backward, row.backwardGemms)] {
                 log("\(row.name) \(pass)")
                 let seconds = Self.secondsPerCall(minSeconds: minSeconds, body)
-                let gemm = Self.sgemmSeconds(shapes, minSeconds: minSeconds)
+                let gemm = Self.sgemmSeconds(shapes, threads: threads, minSeconds: minSeconds)
                 let f = shapes.reduce(0) { $0 + $1.flops }
                 layerSeconds += seconds
                 sgemmSeconds += gemm

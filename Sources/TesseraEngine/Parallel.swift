@@ -1,29 +1,29 @@
-// The engine's own threads (element-wise passes, blocks of a convolution, halves of a product), sized by the
-// same setting as OpenBLAS's.
+// The engine's own threads (element-wise passes, blocks of a convolution, halves of a product); OpenBLAS
+// runs each product on the thread that issues it.
 import Dispatch
 import Synchronization
 import TesseraBLAS
 
-/// How many threads the engine uses, for its own loops and for OpenBLAS alike.
+/// How many threads the engine uses, for its own loops and its products.
 public enum EngineThreads {
     @usableFromInline nonisolated(unsafe) static var count = 1
     /// The most threads a command accepts: every thread holds its own convolution scratch.
     public static let maximum = 256
 
-    /// Sets both the engine's and OpenBLAS's thread count. OpenBLAS's threads run only while the engine's
-    /// wait for a product, and products issued from several engine threads at once run on one OpenBLAS
-    /// thread each (`forEachItemDealt`), so the two pools do not oversubscribe the cores.
+    /// Sets the engine's thread count, and OpenBLAS's to one: the engine splits its products itself
+    /// (halves of a large product, blocks of a convolution, `gemmsInHalves`, `forEachItemDealt`) at cuts
+    /// that depend only on the shapes. OpenBLAS's own threading gives other bits on two threads than on one
+    /// (in 3,286 of 8,288 elements of a 259x32x128 product, say), so a product left to it made a small
+    /// model's weights depend on `--threads`.
     public static func configure(_ threads: Int) {
         count = max(1, threads)
-        BLAS.setThreads(count)
+        BLAS.setThreads(1)
     }
 
     @inlinable public static var current: Int { count }
 
-    /// Sets OpenBLAS to one thread (its thread count is global, not per call) while `callers` engine
-    /// threads issue products side by side, or back to the engine's count when `callers` is 1.
+    /// Records how many engine threads issue products side by side (for the sgemm profile).
     @usableFromInline static func setConcurrentProductCallers(_ callers: Int) {
-        BLAS.setThreads(callers > 1 ? 1 : count)
         BLAS.concurrentCallers = callers
     }
 }
@@ -36,8 +36,8 @@ public enum EngineThreads {
 }
 
 /// Runs `body(item, worker)` for every item in `0..<n`, handed out one at a time to `workers` threads as
-/// each comes free (`worker`, in `0..<workers`, names the thread's scratch), with OpenBLAS on one thread,
-/// since the threads' products run side by side. Which thread takes an item varies from run to run, so an
+/// each comes free (`worker`, in `0..<workers`, names the thread's scratch), each thread's products on
+/// single-threaded OpenBLAS, side by side. Which thread takes an item varies from run to run, so an
 /// item must write only its own outputs; one worker takes the items in order. Items dealt out as threads
 /// come free, rather than a fixed share per thread, absorb the uneven speed of this VM's cores: with fixed
 /// halves of the batch, the first thread done waited 8-10 ms per W2 step for the other.

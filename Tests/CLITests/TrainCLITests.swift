@@ -341,6 +341,24 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
         #expect(FileManager.default.fileExists(atPath: run + "/checkpoint.safetensors"))
     }
 
+    /// The same seed gives the same weights on any thread count: the engine cuts its products and
+    /// convolutions by shape alone and runs each piece on single-threaded OpenBLAS. Before, products too
+    /// small to halve ran on OpenBLAS's own threads, whose sums differ from one thread's, and a small
+    /// model's weights depended on `--threads`.
+    @Test func weightsDoNotDependOnTheThreadCount() throws {
+        let dataset = try Self.digits()
+        var weights: [Data] = []
+        for threads in [1, 2, 3] {
+            let run = try temporaryFolder("threads-\(threads)")
+            let result = try train(["train", dataset, "--out", run + "/run", "--steps", "4", "--batch-size", "24", "--threads", "\(threads)",
+                                    "--modality-dropout", "0.5", "--align", "0.3", "--augment-shift", "2", "--no-pictures", "--quiet"])
+            #expect(result.status == 0, "\(result.stderr)")
+            weights.append(try Data(contentsOf: URL(fileURLWithPath: run + "/run/weights.safetensors")))
+        }
+        let same = weights.allSatisfy { $0 == weights[0] }
+        #expect(same, "the weights differ between 1, 2 and 3 threads")
+    }
+
     /// A model that cannot fit in the memory this process may take (here `ulimit -v`, as a shell, a batch
     /// scheduler or a container may set it) is refused before anything is allocated, naming the bound;
     /// before, the allocation failed and the process crashed.
