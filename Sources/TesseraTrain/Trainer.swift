@@ -49,7 +49,8 @@ public struct TrainOptions: Sendable {
         self.model = model
     }
 
-    /// The options that decide the weights, as JSON (saved with checkpoints; a resume must match them).
+    /// The options of a run, as JSON (saved with checkpoints; a resume must match the ones that decide the
+    /// weights, `weightDeciding`).
     var json: JSONValue {
         .object(JSONObject([
             ("batch_size", .int(batchSize)), ("seed", .string(String(seed))), ("threads", .int(threads)),
@@ -61,6 +62,16 @@ public struct TrainOptions: Sendable {
             ("schedule", .string(schedule.rawValue)), ("warmup_steps", .int(warmupSteps)),
             ("init", initWeights.map { .string($0) } ?? .null),
         ] + (augmentShift > 0 ? [("augment_shift", JSONValue.int(augmentShift))] : [])))
+    }
+}
+
+extension TrainOptions {
+    /// `json` without the thread count, which does not change the weights (the engine's results are the same
+    /// bytes on any number of threads): a run may resume on another machine with more or fewer cores.
+    static func weightDeciding(_ options: JSONValue) -> JSONValue {
+        guard var object = options.objectValue else { return options }
+        object["threads"] = nil
+        return .object(object)
     }
 }
 
@@ -191,7 +202,7 @@ public final class Trainer {
                                    + "the same run; --overwrite starts again, and a run in another folder can start from its weights "
                                    + "(--init \(checkpointPath))")
             }
-            if let saved = loaded.train, saved != options.json {
+            if let saved = loaded.train, TrainOptions.weightDeciding(saved) != TrainOptions.weightDeciding(options.json) {
                 throw TesseraError(path: checkpointPath, stage: .config, code: "train.resume-mismatch",
                                    "the checkpoint was trained with other options (\(saved.serialized())); resume with the same options")
             }

@@ -76,7 +76,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Seed of the initial weights, the sample order and modality dropout (0).")
     var seed: UInt64 = 0
 
-    @Option(name: .long, help: "Threads for OpenBLAS and the engine (2). The same seed and threads give the same weights.")
+    @Option(name: .long, help: "Threads (2). The weights do not depend on it: the same seed gives the same bytes on any thread count, and a run may resume on another.")
     var threads = 2
 
     @Option(name: .long, help: "Probability per sample of hiding a random non-empty subset of its modalities from the encoders (0).")

@@ -347,16 +347,23 @@ func train(_ arguments: [String]) throws -> (status: Int32, stdout: String, stde
     /// model's weights depended on `--threads`.
     @Test func weightsDoNotDependOnTheThreadCount() throws {
         let dataset = try Self.digits()
+        let options = ["--batch-size", "24", "--modality-dropout", "0.5", "--align", "0.3", "--augment-shift", "2", "--no-pictures", "--quiet"]
         var weights: [Data] = []
         for threads in [1, 2, 3] {
             let run = try temporaryFolder("threads-\(threads)")
-            let result = try train(["train", dataset, "--out", run + "/run", "--steps", "4", "--batch-size", "24", "--threads", "\(threads)",
-                                    "--modality-dropout", "0.5", "--align", "0.3", "--augment-shift", "2", "--no-pictures", "--quiet"])
+            let result = try train(["train", dataset, "--out", run + "/run", "--steps", "4", "--threads", "\(threads)"] + options)
             #expect(result.status == 0, "\(result.stderr)")
             weights.append(try Data(contentsOf: URL(fileURLWithPath: run + "/run/weights.safetensors")))
         }
+        // A run may also resume on another thread count (another machine) and end where the others did.
+        let moved = try temporaryFolder("threads-resumed") + "/run"
+        var result = try train(["train", dataset, "--out", moved, "--steps", "2", "--threads", "1"] + options)
+        #expect(result.status == 0, "\(result.stderr)")
+        result = try train(["train", dataset, "--out", moved, "--steps", "4", "--threads", "3", "--resume"] + options)
+        #expect(result.status == 0, "\(result.stderr)")
+        weights.append(try Data(contentsOf: URL(fileURLWithPath: moved + "/weights.safetensors")))
         let same = weights.allSatisfy { $0 == weights[0] }
-        #expect(same, "the weights differ between 1, 2 and 3 threads")
+        #expect(same, "the weights differ between 1, 2 and 3 threads, or after resuming on 3 threads a run begun on 1")
     }
 
     /// A model that cannot fit in the memory this process may take (here `ulimit -v`, as a shell, a batch
