@@ -49,11 +49,11 @@ public struct MemoryLimit: Sendable, Equatable {
     }
     #endif
 
-    /// A "Name:   1234 kB" line of /proc/self/status, in bytes.
+    /// A "Name:\t  1234 kB" line of /proc/self/status, in bytes.
     private static func statusKilobytes(_ name: String) -> Int? {
         guard let status = readPseudoFile("/proc/self/status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
             return kilobytes * 1024
         }

@@ -62,7 +62,8 @@ public final class ParameterSet<T: EngineScalar>: @unchecked Sendable {
 
     public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 
-    /// The values as named float32 tensors (PyTorch layouts), for checkpoints.
+    /// Copies of the values (or gradients) as named float32 tensors in PyTorch's layouts. Checkpoints do not
+    /// use it: they write straight from the buffers, without a second copy of a large model in memory.
     public func tensors(gradients: Bool = false) throws -> [(name: String, tensor: Tensor)] {
         try entries.map { entry in
             let start = (gradients ? grads : values) + entry.ref.offset
