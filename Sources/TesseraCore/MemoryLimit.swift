@@ -77,7 +77,9 @@ public struct MemoryLimit: Sendable, Equatable {
             }
         }
         var tightest: MemoryLimit?
-        for file in files {
+        // A group at the root ("/") names the root's file twice: read it once.
+        var seen = Set<String>()
+        for file in files where seen.insert(file).inserted {
             guard let contents = readPseudoFile(file) else { continue }
             let text = contents.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init) ?? ""
             // "max" (v2) and values near 2^63 (v1's "unlimited") set no bound.
